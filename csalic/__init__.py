@@ -1,0 +1,18 @@
+"""CSA-LIC: chroma superpixel aggregation learned image compression for machines.
+
+The codec (:func:`build_model`) is a compressai ``CompressionModel``; the rest of
+the package trains it, evaluates it against task networks and anchors, and
+builds the paper's tables.
+"""
+
+__version__ = "0.1.0"
+
+
+def build_model(size: str = "demo", variant: str = "full"):
+    """Return an untrained CSA-LIC codec of a named ``size`` and ablation ``variant``."""
+    from .model import build_model as _build
+
+    return _build(size, variant)
+
+
+__all__ = ["build_model", "__version__"]

@@ -1,0 +1,52 @@
+"""The ``csalic`` command: a thin argparse front over the library.
+
+Each subcommand lives in ``csalic.commands.<name>`` and exposes
+``register(subparsers)``; the parsed namespace carries a ``func`` that does the
+work.  Every :class:`~csalic.errors.CsalicError` becomes one line on stderr and
+exit status 2, so rules and users never see a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import CsalicError
+
+COMMAND_MODULES = [
+    "csalic.commands.codec",
+    "csalic.commands.complexity",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="csalic",
+        description="CSA-LIC: chroma superpixel aggregation learned image compression for machines.",
+    )
+    parser.add_argument("--version", action="version", version=f"csalic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except CsalicError as exc:
+        print(f"csalic: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("csalic: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
