@@ -5,7 +5,12 @@ the package trains it, evaluates it against task networks and anchors, and
 builds the paper's tables.
 """
 
+import warnings
+
 __version__ = "0.1.0"
+
+# compressai still calls torch.jit.script at import; the deprecation is theirs to fix.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
 
 def build_model(size: str = "demo", variant: str = "full"):

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from typing import Sequence
 
 from . import __version__
 from .errors import CsalicError
 
-COMMAND_MODULES = [
-    "csalic.commands.codec",
-    "csalic.commands.complexity",
-]
+
+
+def _command_modules() -> list[str]:
+    """Every module in ``csalic.commands`` is a subcommand group (sorted, so --help is stable)."""
+    from . import commands
+
+    return sorted(f"csalic.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"csalic {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in _command_modules():
         importlib.import_module(name).register(sub)
     return parser
 

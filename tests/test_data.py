@@ -1,0 +1,354 @@
+"""csalic.data: COCO filter, manifests, crops, loaders, demo data, OpenImages conversion, CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from csalic.cli import main
+from csalic.data import (
+    CATEGORIES,
+    CocoEvalSet,
+    ManifestRow,
+    convert_openimages,
+    filter_coco,
+    generate_demo,
+    keep_size,
+    read_manifest,
+    summary_path,
+    write_manifest,
+)
+from csalic.data.crops import RandomCropDataset, load_image, make_loader, to_rgb_float
+from csalic.errors import CsalicError
+
+# (width, height) -> kept under both_sides_gt / both_sides_ge at 256
+SIZES = {
+    (256, 300): (False, True), (300, 256): (False, True), (257, 257): (True, True),
+    (255, 400): (False, False), (400, 255): (False, False), (256, 256): (False, True),
+    (640, 480): (True, True), (257, 300): (True, True), (300, 257): (True, True),
+}
+
+
+def _coco_json(path: Path, sizes, images_last=False) -> Path:
+    images = [{"id": i + 1, "file_name": f"{i + 1:012d}.jpg", "width": w, "height": h}
+              for i, (w, h) in enumerate(sizes)]
+    # a decoy "images" key nested before the real one must not fool the fast path
+    data = {"info": {"description": 'has "images": [1] inside', "images": [1, 2]},
+            "annotations": [], "categories": [{"id": 1, "name": "x"}]}
+    data = {**data, "images": images} if images_last else {"images": images, **data}
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return generate_demo(tmp_path_factory.mktemp("demo"), n_train=4, n_val=3, seed=3)
+
+
+# ----------------------------------------------------------------------------- COCO filter
+
+@pytest.mark.parametrize("rule,col", [("both_sides_gt", 0), ("both_sides_ge", 1)])
+@pytest.mark.parametrize("images_last", [False, True])
+def test_filter_counts_from_annotations(tmp_path, rule, col, images_last):
+    ann = _coco_json(tmp_path / "ann.json", list(SIZES), images_last)
+    res = filter_coco(annotations=ann, rule=rule)
+    expected = [s for s, k in SIZES.items() if k[col]]
+    assert [(r.width, r.height) for r in res.rows] == expected
+    s = res.summary
+    assert (s["total"], s["kept"], s["dropped_small"], s["missing"], s["unreadable"]) == \
+        (len(SIZES), len(expected), len(SIZES) - len(expected), 0, 0)
+    assert s["rule"] == rule and s["min_side"] == 256
+    assert all(keep_size(w, h, 256, rule) == k[col] for (w, h), k in SIZES.items())
+
+
+def test_filter_checks_existence_with_one_listing(tmp_path, caplog):
+    ann = _coco_json(tmp_path / "ann.json", [(640, 480), (300, 300), (100, 100)])
+    img = tmp_path / "coco" / "train2017"
+    img.mkdir(parents=True)
+    (img / "000000000001.jpg").write_bytes(b"")  # never opened: sizes come from the JSON
+    (img / "000000000003.jpg").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        res = filter_coco(annotations=ann, images=img, image_root=tmp_path / "coco")
+    assert [r.path for r in res.rows] == ["train2017/000000000001.jpg"]
+    assert res.summary["missing"] == 1 and res.summary["dropped_small"] == 1
+    assert len(caplog.records) == 1 and "000000000002.jpg" in caplog.records[0].getMessage()
+
+
+def test_filter_header_fallback_missing_and_corrupt_are_counted(tmp_path, caplog):
+    img = tmp_path / "imgs"
+    img.mkdir()
+    Image.new("RGB", (300, 280)).save(img / "big.png")
+    Image.new("RGB", (200, 300)).save(img / "small.jpg")
+    (img / "corrupt.jpg").write_bytes(b"not an image at all" * 10)
+    with caplog.at_level(logging.WARNING):
+        res = filter_coco(images=img, image_list=["big.png", "small.jpg", "corrupt.jpg", "gone.png"])
+    s = res.summary
+    assert (s["total"], s["kept"], s["dropped_small"], s["missing"], s["unreadable"]) == (4, 1, 1, 1, 1)
+    assert res.rows == [ManifestRow("big.png", 300, 280)]
+    assert res.missing == ["gone.png"] and res.unreadable == ["corrupt.jpg"]
+    assert len(caplog.records) == 2  # one line per kind, not one per image
+    scanned = filter_coco(images=img)  # no list: scan the folder
+    assert scanned.summary["total"] == 3 and scanned.summary["unreadable"] == 1
+
+
+def test_manifest_roundtrip_and_errors(tmp_path):
+    rows = [ManifestRow("a/b.jpg", 300, 400), ManifestRow("c,d.jpg", 257, 257)]
+    p = write_manifest(tmp_path / "m.csv", rows, {"kept": 2})
+    assert read_manifest(p) == rows
+    assert json.loads(summary_path(p).read_text())["kept"] == 2
+    (tmp_path / "bad.csv").write_text("file,w,h\n")
+    with pytest.raises(CsalicError, match="not a csalic manifest"):
+        read_manifest(tmp_path / "bad.csv")
+    with pytest.raises(CsalicError, match="unknown size rule"):
+        filter_coco(annotations=p, rule="area")
+
+
+def test_filter_rejects_non_coco_json(tmp_path):
+    (tmp_path / "x.json").write_text('{"annotations": []}')
+    with pytest.raises(CsalicError, match="not a COCO instances file"):
+        filter_coco(annotations=tmp_path / "x.json")
+    (tmp_path / "y.json").write_text("{oops")
+    with pytest.raises(CsalicError, match="not valid JSON"):
+        filter_coco(annotations=tmp_path / "y.json")
+
+
+# ----------------------------------------------------------------------------- eval sets
+
+def test_eval_set_and_its_errors(demo, tmp_path):
+    ev = CocoEvalSet(demo.val_dir, demo.val_json)
+    assert len(ev) == 3 and ev[0].path.is_file() and (ev[0].width, ev[0].height) == (320, 320)
+    assert list(ev.category_names.values()) == [c["name"] for c in CATEGORIES]
+    assert len(ev.coco().getImgIds()) == 3
+    with pytest.raises(CsalicError, match="image folder"):
+        CocoEvalSet(tmp_path / "nope", demo.val_json)
+    with pytest.raises(CsalicError, match="does not exist"):
+        CocoEvalSet(demo.val_dir, tmp_path / "nope.json")
+    (tmp_path / "captions.json").write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(CsalicError, match="no 'categories'"):
+        CocoEvalSet(demo.val_dir, tmp_path / "captions.json")
+    data = json.loads(demo.val_json.read_text())
+    data["images"].append({"id": 99, "file_name": "absent.png", "width": 320, "height": 320})
+    (tmp_path / "plus.json").write_text(json.dumps(data))
+    with pytest.raises(CsalicError, match="1 of 4 images"):
+        CocoEvalSet(demo.val_dir, tmp_path / "plus.json")
+    ev = CocoEvalSet(demo.val_dir, tmp_path / "plus.json", allow_missing=True)
+    assert len(ev) == 3 and ev.missing == ["absent.png"]
+
+
+# ----------------------------------------------------------------------------- crops and loaders
+
+def test_crops_shape_range_and_determinism(demo):
+    ds = RandomCropDataset(demo.manifest, demo.root, crop=256, seed=7)
+    x = ds[0]
+    assert x.shape == (3, 256, 256) and x.dtype == torch.float32
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    ds.set_epoch(2)
+    a = [ds[i] for i in range(len(ds))]
+    again = RandomCropDataset(demo.manifest, demo.root, crop=256, seed=7)
+    again.set_epoch(2)
+    assert all(torch.equal(u, again[i]) for i, u in enumerate(a))
+    ds.set_epoch(3)
+    assert any(not torch.equal(u, ds[i]) for i, u in enumerate(a))
+    assert ds.crop_origin(1, 320, 320) != RandomCropDataset(demo.manifest, demo.root, seed=8).crop_origin(1, 320, 320) \
+        or ds.crop_origin(2, 320, 320) != RandomCropDataset(demo.manifest, demo.root, seed=8).crop_origin(2, 320, 320)
+
+
+def test_small_image_is_reflect_padded(tmp_path):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 100, 3), dtype=np.uint8)).save(tmp_path / "s.png")
+    ds = RandomCropDataset([ManifestRow("s.png", 100, 50)], tmp_path, crop=64)
+    x = ds[0]
+    assert x.shape == (3, 64, 64)
+    # reflection: the row above the original top equals the row below it
+    assert torch.equal(x[:, 6, :], x[:, 8, :])
+
+
+def test_odd_modes_become_rgb(tmp_path):
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    pal = rgb.convert("P")
+    pal.info["transparency"] = 0
+    sixteen = Image.fromarray(np.full((40, 40), 65535, dtype=np.uint16))
+    imgs = {"L": rgb.convert("L"), "LA": rgb.convert("LA"), "RGBA": rgb.convert("RGBA"), "P": pal,
+            "CMYK": rgb.convert("CMYK"), "1": rgb.convert("1"), "I16": sixteen}
+    for name, im in imgs.items():
+        a = to_rgb_float(im)
+        assert a.shape == (40, 40, 3) and a.dtype == np.float32, name
+        assert 0.0 <= a.min() and a.max() <= 1.0, name
+    assert np.allclose(to_rgb_float(sixteen), 1.0)
+    assert np.allclose(to_rgb_float(Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))), 32768 / 65535)
+    sixteen.save(tmp_path / "d.png")
+    x = RandomCropDataset([ManifestRow("d.png", 40, 40)], tmp_path, crop=32)[0]
+    assert x.shape == (3, 32, 32) and torch.allclose(x, torch.ones_like(x))
+
+
+def test_exif_orientation_applied(tmp_path):
+    im = Image.new("RGB", (30, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    im.save(tmp_path / "o.jpg", exif=exif)
+    assert load_image(tmp_path / "o.jpg").size == (20, 30)
+    with pytest.raises(CsalicError, match="missing"):
+        load_image(tmp_path / "gone.jpg")
+
+
+def test_loader_resumes_same_batches_with_persistent_workers(demo):
+    def epoch_batches(workers, epochs):
+        ds = RandomCropDataset(demo.manifest, demo.root, crop=64, seed=5)
+        loader = make_loader(ds, batch_size=2, workers=workers)
+        out = []
+        for e in epochs:
+            ds.set_epoch(e)
+            out.append(torch.cat(list(loader)))
+        return out
+
+    ref = epoch_batches(0, [0, 1])
+    assert ref[0].shape == (4, 3, 64, 64) and not torch.equal(ref[0], ref[1])
+    persistent = epoch_batches(1, [0, 1])  # set_epoch must reach the already-running worker
+    assert torch.equal(persistent[0], ref[0]) and torch.equal(persistent[1], ref[1])
+    resumed = epoch_batches(1, [1])  # a fresh job starting at epoch 1
+    assert torch.equal(resumed[0], ref[1])
+    with pytest.raises(CsalicError):
+        make_loader(RandomCropDataset(demo.manifest, demo.root), batch_size=0)
+
+
+# ----------------------------------------------------------------------------- demo data
+
+def test_demo_is_byte_identical(tmp_path):
+    a = generate_demo(tmp_path / "a", n_train=2, n_val=1, seed=11)
+    b = generate_demo(tmp_path / "b", n_train=2, n_val=1, seed=11)
+    fa = sorted(p.relative_to(a.root) for p in a.root.rglob("*") if p.is_file())
+    fb = sorted(p.relative_to(b.root) for p in b.root.rglob("*") if p.is_file())
+    assert fa == fb and len(fa) == 3 + 2 + 2
+    assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in fa)
+    c = generate_demo(tmp_path / "c", n_train=2, n_val=1, seed=12)
+    assert (c.train_dir / "000001.png").read_bytes() != (a.train_dir / "000001.png").read_bytes()
+
+
+def test_demo_layout_and_annotations_match_pixels(demo):
+    assert read_manifest(demo.manifest)[0] == ManifestRow("train/000001.png", 320, 320)
+    assert json.loads(summary_path(demo.manifest).read_text())["kept"] == 4
+    cats = {c["id"]: c for c in CATEGORIES}
+    assert {cats[1]["shape"], cats[2]["shape"]} == {"disc"} and cats[1]["rgb"] != cats[2]["rgb"]
+    luma = lambda c: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]  # noqa: E731
+    assert abs(luma(cats[1]["rgb"]) - luma(cats[2]["rgb"])) < 3  # only chroma separates them
+    for split_dir, ann_json in ((demo.train_dir, demo.train_json), (demo.val_dir, demo.val_json)):
+        data = json.loads(ann_json.read_text())
+        assert data["annotations"]
+        for ann in data["annotations"]:
+            im = data["images"][ann["image_id"] - 1]
+            pix = np.asarray(Image.open(split_dir / im["file_name"]), dtype=np.float64)
+            m = mask_utils.decode(ann["segmentation"]).astype(bool)
+            assert m.sum() == ann["area"] == int(mask_utils.area(ann["segmentation"]))
+            x, y, w, h = ann["bbox"]
+            ys, xs = np.nonzero(m)
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x, y, x + w, y + h)
+            assert 40 <= max(w, h) <= 141
+            mean = pix[m].mean(axis=0)
+            assert np.abs(mean - cats[ann["category_id"]]["rgb"]).max() < 16
+
+
+# ----------------------------------------------------------------------------- OpenImages
+
+def _oi_fixture(tmp_path: Path) -> dict[str, Path]:
+    img = tmp_path / "oi"
+    img.mkdir()
+    Image.new("RGB", (200, 100)).save(img / "aaaa.jpg")
+    Image.new("RGB", (50, 40)).save(img / "bbbb.jpg")
+    Image.new("RGB", (60, 60)).save(img / "cccc.jpg")  # not in the list
+    (tmp_path / "classes.csv").write_text("LabelName,DisplayName\n/m/cat,Cat\n/m/dog,Dog\n/m/car,Car\n")
+    (tmp_path / "list.txt").write_text("# vcm subset\nbbbb.jpg\naaaa\nzzzz\n")
+    (tmp_path / "boxes.csv").write_text(
+        "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside\n"
+        "aaaa,xclick,/m/dog,1,0.1,0.5,0.2,0.6,0,0,0,0,0\n"
+        "bbbb,xclick,/m/cat,1,0,1,0,0.5,0,0,1,0,0\n"
+        "cccc,xclick,/m/car,1,0,1,0,1,0,0,0,0,0\n"
+        "aaaa,xclick,/m/cat,1,0.5,1,0,1,0,0,0,0,0\n")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    m1 = np.zeros((100, 200), np.uint8)
+    m1[20:60, 20:100] = 255
+    Image.fromarray(m1).save(masks / "aaaa_m0dog_1.png")
+    m2 = np.zeros((20, 25), np.uint8)  # half resolution: resized to 50x40 by nearest
+    m2[0:10, 0:5] = 255
+    Image.fromarray(m2).save(masks / "bbbb_m0cat_1.png")
+    (tmp_path / "masks.csv").write_text(
+        "MaskPath,ImageID,LabelName,BoxID,BoxXMin,BoxXMax,BoxYMin,BoxYMax,PredictedIoU,Clicks\n"
+        "aaaa_m0dog_1.png,aaaa,/m/dog,1,0.1,0.5,0.2,0.6,0.9,\n"
+        "bbbb_m0cat_1.png,bbbb,/m/cat,1,0,0.2,0,0.5,0.9,\n"
+        "bbbb_gone.png,bbbb,/m/cat,2,0,1,0,1,0.9,\n")
+    return {"img": img, "classes": tmp_path / "classes.csv", "list": tmp_path / "list.txt",
+            "boxes": tmp_path / "boxes.csv", "masks_csv": tmp_path / "masks.csv", "masks": masks}
+
+
+def test_openimages_detection_conversion(tmp_path):
+    f = _oi_fixture(tmp_path)
+    coco, s = convert_openimages(f["img"], f["classes"], boxes_csv=f["boxes"], image_list=f["list"],
+                                 out=tmp_path / "det.json")
+    assert json.loads((tmp_path / "det.json").read_text()) == coco
+    assert coco["images"] == [
+        {"id": 1, "file_name": "aaaa.jpg", "width": 200, "height": 100, "oid_image_id": "aaaa"},
+        {"id": 2, "file_name": "bbbb.jpg", "width": 50, "height": 40, "oid_image_id": "bbbb"},
+    ]
+    assert coco["categories"] == [{"id": 1, "name": "Cat", "supercategory": "none", "label_name": "/m/cat"},
+                                  {"id": 2, "name": "Dog", "supercategory": "none", "label_name": "/m/dog"}]
+    assert coco["annotations"] == [
+        {"id": 1, "image_id": 1, "category_id": 2, "bbox": [20.0, 20.0, 80.0, 40.0], "area": 3200.0, "iscrowd": 0},
+        {"id": 2, "image_id": 1, "category_id": 1, "bbox": [100.0, 0.0, 100.0, 100.0], "area": 10000.0, "iscrowd": 0},
+        {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0.0, 0.0, 50.0, 20.0], "area": 1000.0, "iscrowd": 1},
+    ]
+    assert s["missing_images"] == 1 and s["images"] == 2
+    ev = CocoEvalSet(f["img"], tmp_path / "det.json")
+    assert len(ev) == 2
+
+
+def test_openimages_segmentation_conversion(tmp_path):
+    f = _oi_fixture(tmp_path)
+    coco, s = convert_openimages(f["img"], f["classes"], masks_csv=f["masks_csv"], mask_dir=f["masks"],
+                                 image_list=f["list"])
+    assert s["missing_masks"] == 1 and len(coco["annotations"]) == 2
+    a, b = coco["annotations"]
+    assert a["bbox"] == [20.0, 20.0, 80.0, 40.0] and a["area"] == 40 * 80 and a["iscrowd"] == 0
+    ma = mask_utils.decode(a["segmentation"])
+    assert ma.shape == (100, 200) and ma[20:60, 20:100].all() and ma.sum() == 3200
+    mb = mask_utils.decode(b["segmentation"])
+    assert mb.shape == (40, 50) and b["area"] == mb.sum() == 20 * 10 and mb[:20, :10].all()
+    with pytest.raises(CsalicError, match="exactly one"):
+        convert_openimages(f["img"], f["classes"])
+    (tmp_path / "few.csv").write_text("LabelName,DisplayName\n/m/cat,Cat\n")
+    with pytest.raises(CsalicError, match="not in the class descriptions"):
+        convert_openimages(f["img"], tmp_path / "few.csv", boxes_csv=f["boxes"], image_list=f["list"])
+    (tmp_path / "wrong.csv").write_text("ImageID,Label\naaaa,/m/cat\n")
+    with pytest.raises(CsalicError, match="no column"):
+        convert_openimages(f["img"], f["classes"], boxes_csv=tmp_path / "wrong.csv")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def test_cli_missing_annotation_file_is_one_line_exit_2(tmp_path, capsys):
+    rc = main(["filter-coco", "--annotations", str(tmp_path / "nope.json"), "--out", str(tmp_path / "m.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("csalic: error:") and err.count("\n") == 1
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_cli_commands_write_outputs(tmp_path, capsys):
+    assert main(["demo-data", "--out", str(tmp_path / "d"), "--train", "1", "--val", "1"]) == 0
+    assert "1 train + 1 val" in capsys.readouterr().out
+    ann = _coco_json(tmp_path / "ann.json", list(SIZES))
+    assert main(["filter-coco", "--annotations", str(ann), "--out", str(tmp_path / "m.csv"),
+                 "--rule", "both_sides_ge"]) == 0
+    assert "kept 7 of 9" in capsys.readouterr().out
+    assert len(read_manifest(tmp_path / "m.csv")) == 7
+    f = _oi_fixture(tmp_path)
+    assert main(["convert-openimages", "--images", str(f["img"]), "--classes", str(f["classes"]),
+                 "--boxes", str(f["boxes"]), "--out", str(tmp_path / "oi.json")]) == 0
+    assert "3 images, 4 annotations, 3 categories" in capsys.readouterr().out
+    assert main(["demo-data", "--out", str(tmp_path / "e"), "--size", "200"]) == 2
+    assert "too small" in capsys.readouterr().err
