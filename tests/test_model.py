@@ -1,0 +1,127 @@
+import pytest
+import torch
+
+import csalic
+from csalic.codec import decode_bytes, encode_tensor
+from csalic.errors import BitstreamError, CsalicError
+from csalic.model import VARIANTS, build_model
+from csalic.nn.cftm import CFTM, ConcatFusion
+from csalic.nn.cgm import CGM
+from csalic.nn.scsm import SCSM
+
+PAPER_PARAMS = 77.93e6
+
+
+def test_build_model_is_a_compressai_model():
+    from compressai.models import CompressionModel
+
+    model = csalic.build_model("demo", "full")
+    assert isinstance(model, CompressionModel)
+
+
+@pytest.mark.parametrize(
+    "variant,scsm,cftm,cgm",
+    [("full", True, True, True), ("no_casc", False, True, False), ("concat", True, False, True),
+     ("baseline", False, False, False)],
+)
+def test_variants_compose_the_right_modules(demo_models, variant, scsm, cftm, cgm):
+    m = demo_models[variant]
+    assert isinstance(m.scsm, SCSM) == scsm
+    assert isinstance(m.fusion, CFTM) == cftm and isinstance(m.fusion, ConcatFusion) != cftm
+    assert isinstance(m.cgm, CGM) == cgm
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_forward_backward_reaches_every_module(variant):
+    torch.manual_seed(0)
+    model = build_model("demo", variant).train()
+    x = torch.rand(2, 3, 64, 64)
+    out = model(x)
+    assert out["x_hat"].shape == x.shape
+    lik = out["likelihoods"]
+    assert lik["y"].shape[1] == model.config.m and lik["z"].shape[1] == model.config.entropy.hyper
+    for t in lik.values():
+        assert torch.isfinite(t).all() and (t > 0).all() and (t <= 1).all()
+    bpp = sum(-t.log2().sum() for t in lik.values()) / (2 * 64 * 64)
+    loss = bpp + 100 * torch.mean((out["x_hat"] - x) ** 2)
+    loss.backward()
+    for name in ["luma_features", "chroma_features", "g_a", "entropy", "g_s", "luma_head", "chroma_head", "fusion", "cgm"]:
+        module = getattr(model, name)
+        params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+        if not params:
+            continue
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), f"{name} got no gradient"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (70, 129)])
+def test_compress_decompress_is_exact(demo_models, variant, size):
+    model = demo_models[variant]
+    torch.manual_seed(hash(size) % 1000)
+    x = torch.rand(1, 3, *size)
+    y = model.encode_latent(model._pad(x))
+    enc = model.entropy.compress(y)
+    y_dec = model.entropy.decompress(enc["strings"], enc["shape"])
+    assert torch.equal(enc["y_hat"], y_dec)  # the decoder's latents are the encoder's, bit for bit
+    c = model.compress(x)
+    assert c["shape"] == size and len(c["strings"]) == model.num_strings
+    x_hat = model.decompress(c["strings"], c["shape"])["x_hat"]
+    assert x_hat.shape == x.shape
+    with torch.no_grad():
+        ref = model(x)["x_hat"].clamp(0, 1)
+    assert (x_hat - ref).abs().max() < 1e-4  # eval forward predicts what the decoder outputs
+
+
+def test_coded_bits_agree_with_likelihood_estimate(demo_models):
+    model = demo_models["full"]
+    torch.manual_seed(3)
+    # smooth content with a little noise: a realistic spread of symbol probabilities
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 12), size=(256, 384), mode="bilinear")
+    x = (base + 0.05 * torch.rand(1, 3, 256, 384)).clamp(0, 1)
+    with torch.no_grad():
+        lik = model(x)["likelihoods"]
+    estimate_bytes = sum((-t.log2()).sum().item() for t in lik.values()) / 8
+    coded = model.compress(x)
+    coded_bytes = sum(len(s[0]) for s in coded["strings"])
+    # rANS overhead: a few bytes per string plus the CDF quantisation; a few percent at most
+    assert abs(coded_bytes - estimate_bytes) <= 0.05 * estimate_bytes + 8 * model.num_strings
+
+
+def test_csa_round_trip_and_foreign_model_refused(demo_models):
+    x = torch.rand(1, 3, 40, 72)
+    enc = encode_tensor(demo_models["full"], x)
+    assert enc.bpp == pytest.approx(len(enc.data) * 8 / (40 * 72))
+    x_hat = decode_bytes(demo_models["full"], enc.data)
+    assert x_hat.shape == x.shape
+    with pytest.raises(BitstreamError, match="different model"):
+        decode_bytes(demo_models["concat"], enc.data)
+
+
+def test_fingerprint_tracks_weights():
+    a = build_model("demo", "full")
+    fp = a.fingerprint()
+    assert len(fp) == 8 and fp == a.fingerprint()
+    with torch.no_grad():
+        next(a.parameters()).add_(1e-3)
+    assert a.fingerprint() != fp
+
+
+def test_unknown_size_or_variant_is_a_clear_error():
+    with pytest.raises(CsalicError, match="unknown variant 'nope'"):
+        build_model("demo", "nope")
+    with pytest.raises(CsalicError, match="unknown model size 'huge'"):
+        build_model("huge", "full")
+
+
+def test_paper_size_parameter_count_within_5_percent_of_the_paper():
+    model = build_model("paper", "full")
+    n = sum(p.numel() for p in model.parameters())
+    assert abs(n - PAPER_PARAMS) / PAPER_PARAMS <= 0.05, n
+    # the ablations only remove modules
+    for variant in ("no_casc", "concat", "baseline"):
+        assert sum(p.numel() for p in build_model("paper", variant).parameters()) < n
+
+
+def test_demo_size_is_small():
+    n = sum(p.numel() for p in build_model("demo", "full").parameters())
+    assert n < 3e6
