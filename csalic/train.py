@@ -1,0 +1,371 @@
+"""One training job: a codec of one variant at one λ, resumable and deterministic on CPU.
+
+A job owns one directory::
+
+    last.pt        resume point: codec record + optimisers + step + RNG states (atomic)
+    metrics.csv    one row per logged step, rewritten with each last.pt (DVC plots it)
+    final.pt       codec checkpoint with entropy tables updated, ready for `csalic compress`
+    summary.json   final metrics and provenance; written last, so it marks a finished job
+
+Re-running the same job resumes from ``last.pt``: model, both optimisers, step,
+data position (epochs are reproducible permutations of reproducible crops) and
+the torch/numpy/python RNG states are restored, so on the CPU the resumed run
+ends bit-identical to an uninterrupted one.  A job whose ``summary.json``
+matches the requested settings is not run again.
+
+Learning rate (the paper's "1e-4 for 50 epochs, then halved every 30 epochs
+until reaching below 5e-6"): halvings happen at epochs 50, 80, 110, ... while
+the rate before halving is still >= 5e-6, so 1e-4 goes 5e-5, 2.5e-5, 1.25e-5,
+6.25e-6 and finally 3.125e-6 at epoch 170, the first value below 5e-6, where
+it stays until epoch 200.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from . import layout
+from .checkpoint import codec_record, read_record, save_codec, save_record
+from .errors import CsalicError
+from .io import atomic_write_json, atomic_write_text
+from .losses import RateDistortionLoss, psnr
+from .model import CSALIC, build_model
+
+METRIC_FIELDS = ["step", "epoch", "lr", "loss", "bpp", "mse", "psnr", "d_i", "d_f", "aux_loss",
+                 "sec_per_step", "sys_cpu_percent", "sys_rss_gb", "sys_gpu_mem_gb"]
+
+
+@dataclass
+class JobSpec:
+    """Everything one job depends on; its hash decides whether a finished job is still valid."""
+
+    variant: str
+    lmbda: float
+    out_dir: str
+    size: str = "demo"
+    seed: int = 0
+    manifest: str = ""
+    image_root: str = ""
+    task_name: str | None = None
+    task_weights: str | None = None
+    device: str = "cpu"
+    train: dict[str, Any] = field(default_factory=dict)
+    study: str = "demo"
+    params_hash: str = ""
+
+    def job_params(self) -> dict[str, Any]:
+        """The settings that change the result (not paths, device or provenance)."""
+        return {"variant": self.variant, "lmbda": self.lmbda, "size": self.size, "seed": self.seed,
+                "task_name": self.task_name, **{f"train.{k}": v for k, v in sorted(self.train.items())}}
+
+    def job_hash(self) -> str:
+        """Identity of a finished result: every setting, including its length."""
+        return _hash(self.job_params())
+
+    def resume_hash(self) -> str:
+        """What a resume point must share with the job: settings that shape each step.
+
+        Length and bookkeeping (max_steps, epochs, checkpoint/log intervals, workers)
+        are left out, so a finished short run can be extended by asking for more steps.
+        """
+        skip = {"train.max_steps", "train.epochs", "train.checkpoint_every", "train.log_every", "train.workers"}
+        return _hash({k: v for k, v in self.job_params().items() if k not in skip})
+
+
+def _hash(obj: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | None = None,
+                     max_steps: int | None = None, device: str | None = None) -> JobSpec:
+    from .params import params_hash
+
+    if variant not in params["variants"] and variant not in ("full", "no_casc", "concat", "baseline"):
+        raise CsalicError(f"unknown variant {variant!r}")
+    if not lmbda > 0:
+        raise CsalicError(f"λ must be positive, got {lmbda}")
+    train = dict(params["train"])
+    if max_steps is not None:
+        if max_steps < 1:
+            raise CsalicError(f"--max-steps must be at least 1, got {max_steps}")
+        train["max_steps"] = int(max_steps)
+    task_weights = str(layout.task_net(params))
+    return JobSpec(
+        variant=variant,
+        lmbda=float(lmbda),
+        out_dir=str(out_dir or layout.job_dir(params, variant, lmbda)),
+        size=params["model"]["size"],
+        seed=int(params["seed"]),
+        manifest=str(layout.train_manifest(params)),
+        image_root=str(layout.train_image_root(params)),
+        task_name=params["task"]["name"] if train.get("feature_weight", 1.0) > 0 else None,
+        task_weights=task_weights,
+        device=device or default_device(),
+        train=train,
+        study=params["study"],
+        params_hash=params_hash(params),
+    )
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def lr_at(epoch: int, lr: float, constant_epochs: int, halve_every: int, floor: float) -> float:
+    value, milestone = float(lr), int(constant_epochs)
+    while epoch >= milestone and value >= floor:
+        value /= 2.0
+        milestone += int(halve_every)
+    return value
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class _ResumableSampler(torch.utils.data.Sampler[int]):
+    """The dataset's per-epoch permutation, minus the samples already seen before a resume."""
+
+    def __init__(self, dataset, seed: int):
+        from .data.crops import EpochShuffleSampler
+
+        self.base = EpochShuffleSampler(dataset, seed)
+        self.skip = 0
+
+    def __len__(self) -> int:
+        return len(self.base) - self.skip
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(iter(self.base))
+        skip, self.skip = self.skip, 0
+        return iter(order[skip:])
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": _np_state_to_dict(np.random.get_state()),
+             "python": repr(random.getstate())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _np_state_to_dict(st) -> dict[str, Any]:
+    return {"name": st[0], "keys": torch.from_numpy(np.asarray(st[1], dtype=np.int64)), "pos": int(st[2]),
+            "has_gauss": int(st[3]), "cached": float(st[4])}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import ast
+
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    py = ast.literal_eval(state["python"])
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _metrics_text(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRIC_FIELDS})
+    return buf.getvalue()
+
+
+def _system_metrics(device: torch.device) -> dict[str, float | None]:
+    try:
+        import psutil
+
+        proc = psutil.Process()
+        cpu, rss = psutil.cpu_percent(interval=None), proc.memory_info().rss / 2**30
+    except Exception:  # psutil missing or restricted /proc: system metrics are optional
+        cpu, rss = None, None
+    gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return {"sys_cpu_percent": cpu, "sys_rss_gb": rss, "sys_gpu_mem_gb": gpu}
+
+
+def finished_summary(out_dir: str | Path, spec: JobSpec | None = None) -> dict | None:
+    """The job's summary if it finished with the same settings (else None: run or re-run it)."""
+    path = Path(out_dir) / "summary.json"
+    if not path.is_file() or not (Path(out_dir) / "final.pt").is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if spec is not None and summary.get("job_hash") != spec.job_hash():
+        return None
+    return summary
+
+
+def load_task(spec: JobSpec, device: torch.device):
+    if not spec.task_name:
+        return None
+    from .tasks import load_task_network
+
+    weights = spec.task_weights
+    if weights and not Path(weights).is_file():
+        if spec.task_name == "demo_mask_rcnn":
+            raise CsalicError(f"demo task network {weights} not found: run `csalic train-task-net` first "
+                              "(the workflow does it in its task_net step)")
+        raise CsalicError(f"task network weights {weights} not found: set task.weights in params.yaml")
+    return load_task_network(spec.task_name, weights=weights, device=device)
+
+
+def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or skip) one job and return its summary."""
+    from .data.crops import RandomCropDataset, seed_worker
+
+    out = Path(spec.out_dir)
+    done = finished_summary(out, spec)
+    if done is not None:
+        return done
+    out.mkdir(parents=True, exist_ok=True)
+    t = spec.train
+    device = torch.device(spec.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CsalicError("device cuda requested but no CUDA GPU is visible")
+    torch.manual_seed(spec.seed)
+    np.random.seed(spec.seed % 2**32)
+    random.seed(spec.seed)
+
+    model = build_model(spec.size, spec.variant).to(device)
+    use_cuda = device.type == "cuda"
+    if use_cuda and t.get("channels_last", True):
+        model = model.to(memory_format=torch.channels_last)
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    net_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    opt = torch.optim.Adam(net_params, lr=t["lr"])
+    aux_opt = torch.optim.Adam(aux_params, lr=t["aux_lr"])
+    task = load_task(spec, device)
+    criterion = RateDistortionLoss(spec.lmbda, task, t.get("feature_weight", 1.0))
+
+    dataset = RandomCropDataset(spec.manifest, spec.image_root, crop=t["crop"], seed=spec.seed)
+    batch = int(t["batch_size"])
+    steps_per_epoch = len(dataset) // batch
+    if steps_per_epoch < 1:
+        raise CsalicError(f"{len(dataset)} training images is fewer than one batch of {batch}")
+    total = int(t["max_steps"]) if t.get("max_steps") else steps_per_epoch * int(t["epochs"])
+    sampler = _ResumableSampler(dataset, spec.seed)
+    workers = int(t.get("workers", 0))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
+        worker_init_fn=seed_worker, pin_memory=use_cuda, persistent_workers=workers > 0,
+        # its own generator: creating an iterator must not draw from the global RNG,
+        # or a resumed run (which creates one more iterator) would see different noise
+        generator=torch.Generator().manual_seed(spec.seed),
+    )
+
+    step, rows, wall_before = 0, [], 0.0
+    last = out / "last.pt"
+    if last.is_file():
+        record = read_record(last)
+        if record.get("resume_hash") != spec.resume_hash():
+            raise CsalicError(f"{last} belongs to a job with other settings; remove {out} to start over")
+        model.load_state_dict(record["state_dict"])
+        opt.load_state_dict(record["optimizer"])
+        aux_opt.load_state_dict(record["aux_optimizer"])
+        step = int(record["step"])
+        rows = [dict(r) for r in record.get("metrics", [])]
+        wall_before = float(record.get("wall_s", 0.0))
+        _set_rng_state(record["rng"])
+
+    def save_last() -> None:
+        record = codec_record(model, spec.lmbda, {"study": spec.study})
+        record.update(optimizer=opt.state_dict(), aux_optimizer=aux_opt.state_dict(), step=step,
+                      rng=_rng_state(), metrics=rows, resume_hash=spec.resume_hash(),
+                      wall_s=wall_before + time.perf_counter() - t_start)
+        save_record(last, record)
+        atomic_write_text(out / "metrics.csv", _metrics_text(rows))
+
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    amp = use_cuda and t.get("amp", True)
+    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"{spec.variant} λ={spec.lmbda:g}",
+               unit="step", dynamic_ncols=True)
+    model.train()
+    window: list[dict[str, float]] = []
+    t_window = time.perf_counter()
+    while step < total:
+        epoch = step // steps_per_epoch
+        dataset.set_epoch(epoch)
+        sampler.skip = (step % steps_per_epoch) * batch
+        lr = lr_at(epoch, t["lr"], t["lr_constant_epochs"], t["lr_halve_every"], t["lr_floor"])
+        for group in opt.param_groups:
+            group["lr"] = lr
+        for x in loader:
+            x = x.to(device, non_blocking=True)
+            if use_cuda and t.get("channels_last", True):
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                output = model(x)
+            terms = criterion(output, x)
+            if not math.isfinite(float(terms["loss"].detach())):
+                raise CsalicError(f"training diverged at step {step + 1} (loss {float(terms['loss'].detach())}); "
+                                  "lower train.lr or check the data")
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if t.get("clip_max_norm"):
+                torch.nn.utils.clip_grad_norm_(net_params, t["clip_max_norm"])
+            opt.step()
+            aux = model.aux_loss()
+            aux_opt.zero_grad(set_to_none=True)
+            aux.backward()
+            aux_opt.step()
+            step += 1
+            window.append({k: float(v.detach()) for k, v in terms.items()} | {"aux_loss": float(aux.detach())})
+            if step % int(t["log_every"]) == 0 or step == total:
+                now = time.perf_counter()
+                mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+                rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "lr": lr, **mean,
+                             "psnr": psnr(mean["mse"]), "sec_per_step": (now - t_window) / len(window),
+                             **_system_metrics(device)})
+                bar.set_postfix(loss=f"{mean['loss']:.3f}", bpp=f"{mean['bpp']:.3f}", psnr=f"{psnr(mean['mse']):.2f}")
+                window, t_window = [], now
+            bar.update(1)
+            if step % int(t["checkpoint_every"]) == 0 or step == total:
+                save_last()
+            if step >= total or step % steps_per_epoch == 0:
+                break
+    bar.close()
+    wall = wall_before + time.perf_counter() - t_start
+    model.eval()
+    final = rows[-1] if rows else {}
+    meta = {"study": spec.study, "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "steps": step,
+            "git_commit": git_commit()}
+    save_codec(out / "final.pt", model, spec.lmbda, meta)
+    summary = {
+        "variant": spec.variant, "lmbda": spec.lmbda, "size": spec.size, "steps": step,
+        "epochs": round(step / steps_per_epoch, 4),
+        "final": {k: final.get(k) for k in ("loss", "bpp", "psnr", "mse", "d_i", "d_f")},
+        "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "git_commit": meta["git_commit"],
+        "task_network": task.describe() if task is not None else None,
+        "device": str(device), "wall_s": round(wall, 3), "manifest": spec.manifest,
+        "checkpoint": "final.pt", "job_params": spec.job_params(),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary

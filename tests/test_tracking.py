@@ -1,0 +1,297 @@
+"""MLflow logging of finished jobs, read back with MlflowClient from an embedded sqlite store (no server)."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+from mlflow import MlflowClient  # noqa: E402
+
+from csalic import tracking  # noqa: E402
+from csalic.cli import main  # noqa: E402
+from csalic.errors import CsalicError  # noqa: E402
+from csalic.params import load  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ("step,epoch,lr,loss,bpp,mse,psnr,d_i,d_f,aux_loss,sec_per_step,"
+           "sys_cpu_percent,sys_rss_gb,sys_gpu_mem_gb").split(",")
+
+
+def make_job(d: Path, variant: str, lmbda: float, manifest: Path | None, rows: int = 6, seed: int = 0) -> Path:
+    d.mkdir(parents=True)
+    lines = [",".join(COLUMNS)]
+    for i in range(rows):
+        vals = [str(5 * (i + 1))] + [f"{seed + 0.01 * i + 0.001 * j:.6f}" for j in range(len(COLUMNS) - 2)] + [""]
+        lines.append(",".join(vals))
+    (d / "metrics.csv").write_text("\n".join(lines) + "\n")
+    (d / "final.pt").write_bytes(f"{variant}-{lmbda}-{seed}".encode() * 50)
+    summary = {
+        "variant": variant, "lmbda": lmbda, "size": "demo", "steps": 5 * rows, "epochs": 1.5,
+        "final": {"loss": 1.0 + seed, "bpp": 0.5, "psnr": 30.0, "d_f": 0.1}, "params_hash": "abc123",
+        "git_commit": None, "task_network": {"name": "demo_mask_rcnn"}, "device": "cpu", "wall_s": 12.3,
+        "manifest": str(manifest) if manifest else "results/none/manifest_train.csv", "checkpoint": "final.pt",
+        "job_params": {"batch_size": 4, "lr": 1e-4, "crop": 128},
+    }
+    (d / "summary.json").write_text(json.dumps(summary))
+    return d
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, params):
+    """Two variants x two λ logged once; the readback tests share it."""
+    tmp = tmp_path_factory.mktemp("track")
+    manifest = tmp / "manifest_train.csv"
+    pd.DataFrame({"file_name": ["a.png", "b.png"], "width": [320, 320], "height": [320, 320]}).to_csv(
+        manifest, index=False)
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    jobs, ids = {}, {}
+    for i, (variant, lmbda) in enumerate([("full", 0.0025), ("full", 0.01), ("baseline", 0.0025),
+                                          ("baseline", 0.01)]):
+        job = make_job(tmp / f"{variant}-{lmbda}", variant, lmbda, manifest, seed=i)
+        jobs[(variant, lmbda)] = job
+        ids[(variant, lmbda)] = tracking.log_training_job(job, params, uri=uri)
+    return {"tmp": tmp, "uri": uri, "jobs": jobs, "ids": ids, "client": MlflowClient(uri)}
+
+
+def _runs(client, exp_id):
+    return client.search_runs([exp_id], max_results=1000)
+
+
+def test_parent_per_variant_child_per_lambda(study, params):
+    c = study["client"]
+    exp = c.get_experiment_by_name("csalic-demo")
+    assert exp is not None
+    runs = _runs(c, exp.experiment_id)
+    parents = {r.data.tags["csalic.variant"]: r for r in runs if r.data.tags.get("csalic.role") == "variant"}
+    assert sorted(parents) == ["baseline", "full"] and len(runs) == 6
+    for (variant, lmbda), rid in study["ids"].items():
+        run = c.get_run(rid)
+        t = run.data.tags
+        assert run.info.status == "FINISHED"
+        assert t["mlflow.parentRunId"] == parents[variant].info.run_id
+        assert (t["csalic.role"], t["csalic.variant"], float(t["csalic.lambda"])) == ("job", variant, lmbda)
+        assert t["csalic.params_hash"] == "abc123" and t["csalic.size"] == "demo"
+        assert json.loads(t["csalic.task_network"]) == {"name": "demo_mask_rcnn"}
+        assert "csalic.git_commit" in t
+        p = run.data.params
+        assert (p["variant"], float(p["lmbda"]), p["size"], p["batch_size"], p["crop"]) == (variant, lmbda, "demo", "4",
+                                                                                          "128")
+
+
+def test_metric_histories_match_csv(study):
+    c = study["client"]
+    rid = study["ids"][("full", 0.01)]
+    df = pd.read_csv(study["jobs"][("full", 0.01)] / "metrics.csv")
+    for col, key in [("loss", "loss"), ("psnr", "psnr"), ("lr", "lr"), ("sys_cpu_percent", "system/cpu_percent"),
+                     ("sys_rss_gb", "system/rss_gb")]:
+        hist = sorted(c.get_metric_history(rid, key), key=lambda m: m.step)
+        assert len(hist) == len(df)
+        assert [m.step for m in hist] == df["step"].tolist()
+        assert [m.value for m in hist] == pytest.approx(df[col].tolist())
+    metrics = c.get_run(rid).data.metrics
+    assert "system/gpu_mem_gb" not in metrics  # empty on CPU: nothing logged, not zeros
+    assert metrics["final/bpp"] == 0.5 and metrics["final/psnr"] == 30.0 and metrics["final/steps"] == 30
+
+
+def test_dataset_input_and_artifacts(study):
+    c = study["client"]
+    run = c.get_run(study["ids"][("baseline", 0.01)])
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1
+    assert [(t.key, t.value) for t in inputs[0].tags] == [("mlflow.data.context", "training")]
+    assert "manifest_train.csv" in inputs[0].dataset.source
+    names = {a.path for a in c.list_artifacts(run.info.run_id)}
+    assert "final.pt" in names
+    local = c.download_artifacts(run.info.run_id, "final.pt", str(study["tmp"] / "dl"))
+    assert Path(local).read_bytes() == (study["jobs"][("baseline", 0.01)] / "final.pt").read_bytes()
+    # Artifacts live beside the database, not in the test's working folder.
+    assert Path(c.get_experiment(run.info.experiment_id).artifact_location).parent.parent == study["tmp"]
+
+
+def test_idempotent(study, params):
+    c = study["client"]
+    exp = c.get_experiment_by_name("csalic-demo")
+    before = len(_runs(c, exp.experiment_id))
+    job = study["jobs"][("full", 0.0025)]
+    assert tracking.log_training_job(job, params, uri=study["uri"]) == study["ids"][("full", 0.0025)]
+    assert len(_runs(c, exp.experiment_id)) == before
+
+
+def test_runs_table_and_cli(study, params, capsys):
+    df = tracking.runs_table(params, uri=study["uri"])
+    assert list(zip(df["variant"], df["lmbda"])) == [("full", 0.0025), ("full", 0.01), ("baseline", 0.0025),
+                                                     ("baseline", 0.01)]
+    assert df["bpp"].tolist() == [0.5] * 4 and df["loss"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert main(["runs", "--params", str(ROOT / "params.yaml"), "--uri", study["uri"], "--csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("variant,lmbda") and len(out.splitlines()) == 5
+    # csalic track on an already logged job: same run, printed
+    job = study["jobs"][("full", 0.01)]
+    assert main(["track", "--params", str(ROOT / "params.yaml"), "--uri", study["uri"], str(job)]) == 0
+    assert study["ids"][("full", 0.01)] in capsys.readouterr().out
+
+
+def test_eval_summary_under_variant(study, params):
+    c = study["client"]
+    path = study["tmp"] / "eval_full.json"
+    path.write_text(json.dumps({"codec": "csalic", "setting": "0.0025", "dataset": "demo_val", "bpp": 0.42,
+                                "psnr_rgb": 31.5, "map50_bbox": 0.61, "map50_segm": 0.55,
+                                "provenance": {"variant": "full", "lmbda": 0.0025, "params_hash": "abc123"}}))
+    rid = tracking.log_eval_summary(path, params, uri=study["uri"])
+    assert tracking.log_eval_summary(path, params, uri=study["uri"]) == rid
+    run = c.get_run(rid)
+    parent = c.get_run(study["ids"][("full", 0.0025)]).data.tags["mlflow.parentRunId"]
+    assert run.data.tags["csalic.role"] == "eval" and run.data.tags["mlflow.parentRunId"] == parent
+    assert run.data.metrics["map50_bbox"] == 0.61 and run.data.params["codec"] == "csalic"
+    anchor = study["tmp"] / "eval_jpeg.json"
+    anchor.write_text(json.dumps({"codec": "jpeg", "setting": 50, "dataset": "demo_val", "bpp": 1.1,
+                                  "map50_bbox": 0.5}))
+    arid = tracking.log_eval_summary(anchor, params, uri=study["uri"])
+    assert "mlflow.parentRunId" not in c.get_run(arid).data.tags
+    assert len(tracking.runs_table(params, uri=study["uri"])) == 4  # evaluations are not training runs
+
+
+def test_one_line_errors(tmp_path, params, capsys):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with pytest.raises(CsalicError, match="does not exist"):
+        tracking.log_training_job(tmp_path / "missing", params, uri=uri)
+    job = make_job(tmp_path / "job", "full", 0.001, None)
+    (job / "final.pt").unlink()
+    with pytest.raises(CsalicError, match="final.pt not found"):
+        tracking.log_training_job(job, params, uri=uri)
+    (job / "metrics.csv").write_text("step,loss\n5,abc\n")
+    with pytest.raises(CsalicError, match="non-numeric"):
+        tracking.log_training_job(job, params, uri=uri, log_checkpoint=False)
+    assert main(["track", "--params", str(ROOT / "params.yaml"), "--uri", uri, str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("csalic: error:") and "nope" in err and len(err.splitlines()) == 1
+
+
+def test_missing_manifest_is_a_note(tmp_path, params):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    rid = tracking.log_training_job(make_job(tmp_path / "job", "concat", 0.005, None), params, uri=uri)
+    run = MlflowClient(uri).get_run(rid)
+    assert run.inputs.dataset_inputs == [] and "manifest" in run.data.tags["mlflow.note.content"]
+
+
+def test_retry_backs_off_while_locked():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "ok"
+
+    assert tracking._retry(flaky, base_s=0.001) == "ok" and len(calls) == 3
+    with pytest.raises(CsalicError, match="locked"):
+        tracking._retry(lambda: (_ for _ in ()).throw(RuntimeError("(sqlite3.OperationalError) database is locked")),
+                        attempts=3, base_s=0.001)
+    with pytest.raises(ValueError):  # anything else is not retried
+        tracking._retry(lambda: (_ for _ in ()).throw(ValueError("bad")), base_s=0.001)
+
+
+DRIVER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from csalic import tracking
+    from csalic.params import load
+    job, uri, ready, go = sys.argv[1:5]
+    params = load("params.yaml")
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.01)
+    print(tracking.log_training_job(job, params, uri=uri))
+""")
+
+
+def test_concurrent_drivers_lose_nothing(tmp_path, params):
+    """Four driver processes log four jobs to one fresh sqlite file at the same moment."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("file_name\na.png\n")
+    jobs = [make_job(tmp_path / f"j{i}", v, lm, manifest, rows=200, seed=i)
+            for i, (v, lm) in enumerate([("full", 0.001), ("full", 0.0025), ("no_casc", 0.001), ("no_casc", 0.0025)])]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, str(j), uri, str(tmp_path / f"ready{i}"), str(go)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, j in enumerate(jobs)]
+    deadline = time.monotonic() + 40
+    while not all((tmp_path / f"ready{i}").exists() for i in range(4)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    go.touch()
+    outs = [p.communicate(timeout=50) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-800:] for o in outs]
+    ids = [o[0].strip().splitlines()[-1] for o in outs]
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("csalic-demo")
+    runs = _runs(c, exp.experiment_id)
+    assert sum(r.data.tags.get("csalic.role") == "variant" for r in runs) == 2  # no duplicate parents
+    assert sorted(r.info.run_id for r in runs if r.data.tags.get("csalic.role") == "job") == sorted(ids)
+    for rid in ids:
+        assert c.get_run(rid).info.status == "FINISHED"
+        for key in ("loss", "bpp", "system/rss_gb"):
+            assert [m.step for m in sorted(c.get_metric_history(rid, key), key=lambda m: m.step)] == \
+                list(range(5, 1001, 5))
+
+
+def test_check_store_ok_and_fast_failures(tmp_path):
+    tracking.check_store(f"sqlite:///{tmp_path}/ok/mlflow.db")
+    # A "folder" that is a file: unwritable even for root.
+    (tmp_path / "file").write_text("x")
+    t0 = time.monotonic()
+    with pytest.raises(CsalicError, match="not writable") as e:
+        tracking.check_store(f"sqlite:///{tmp_path}/file/mlflow.db")
+    assert "\n" not in str(e.value)
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    with pytest.raises(CsalicError, match="unreachable") as e:
+        tracking.check_store(f"http://127.0.0.1:{port}")
+    assert "\n" not in str(e.value) and time.monotonic() - t0 < 5
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_check_store_read_only_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(CsalicError, match="not writable"):
+            tracking.check_store(f"sqlite:///{ro}/mlflow.db")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_check_store_locked_database(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracking.check_store(uri)  # creates the tables
+    holder = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(CsalicError, match="locked|did not answer") as e:
+            tracking.check_store(uri, timeout_s=1)
+        assert "\n" not in str(e.value) and time.monotonic() - t0 < 3
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
