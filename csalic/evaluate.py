@@ -80,7 +80,7 @@ class CsalicCodec(ImageCodec):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "checkpoint": str(self.checkpoint), "checkpoint_sha256": self.sha256,
-                "variant": self.variant, "lambda": self.lmbda, "size": self.info.get("size"),
+                "variant": self.variant, "lmbda": self.lmbda, "size": self.info.get("size"),
                 "device": str(self.device), "meta": self.info.get("meta", {})}
 
 
@@ -206,7 +206,7 @@ def summarize(records: Sequence[dict[str, Any]], maps: dict[str, float | None], 
     return {
         "format": SUMMARY_FORMAT, "format_version": SUMMARY_VERSION,
         "method": codec.name, "codec": codec.name.split("-")[0], "setting": codec.setting,
-        "variant": getattr(codec, "variant", None), "lambda": getattr(codec, "lmbda", None),
+        "variant": getattr(codec, "variant", None), "lmbda": getattr(codec, "lmbda", None),
         "dataset": dataset_name, "task_net": net.get("name"), "task_kind": getattr(task_net, "kind", None),
         "n_images": len(records), "bytes_total": bits // 8,
         "bpp": _mean(r["bpp"] for r in records), "bpp_total": bits / pixels,

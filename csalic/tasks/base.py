@@ -41,6 +41,7 @@ def freeze(model: nn.Module) -> nn.Module:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+        p.grad = None
     return model
 
 

@@ -55,7 +55,11 @@ def _load_state_dict(model: nn.Module, path: Path, name: str) -> None:
         state = state["model"]  # torchvision reference-script checkpoints
     if not isinstance(state, dict):
         raise CsalicError(f"{path} is not a state_dict for {name}")
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when not strict
+        raise CsalicError(f"{path} does not match {name}: {str(exc).splitlines()[-1].strip()} "
+                          "(a fine-tuned head needs its num_classes)") from exc
     # weights=None builds plain BatchNorm2d; the released weights come from FrozenBatchNorm2d,
     # which has no num_batches_tracked buffer.  Anything else missing means a wrong file.
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]

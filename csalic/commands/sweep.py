@@ -1,0 +1,38 @@
+"""``csalic sweep``: train many (variant, λ) jobs as Ray tasks."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", help="train variants x λ as Ray tasks (local instance or RAY_ADDRESS)",
+        description="Train every (variant, λ) job of the study as a Ray task: one GPU per task when the cluster "
+                    "has GPUs, CPUs otherwise. Joins RAY_ADDRESS (or ray.address) if set, else a local instance "
+                    "shared by all sweeps running on this machine. Finished jobs are skipped; failed ones are "
+                    "retried and resume from their checkpoint; the exit status is 1 if any job kept failing.",
+    )
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--variants", nargs="+", choices=["full", "no_casc", "concat", "baseline"],
+                   help="subset of variants (default: params variants)")
+    p.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
+    p.add_argument("--max-steps", type=int, help="override train.max_steps")
+    p.add_argument("--report", help="write the sweep report (JSON) here")
+    p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .. import params as P
+    from ..sweep import plan, run_sweep
+
+    params = P.load(args.params)
+    specs = plan(params, args.variants, args.lambdas, args.max_steps)
+    report = run_sweep(params, specs, track=not args.no_track, report_path=args.report)
+    if report["failed"]:
+        names = ", ".join(f"{f['variant']} λ={f['lmbda']:g}" for f in report["failed"])
+        print(f"csalic: error: {len(report['failed'])} of {len(specs)} job(s) failed: {names}", flush=True)
+        return 1
+    print(f"{len(report['jobs'])} job(s) finished")
+    return 0

@@ -1,0 +1,124 @@
+"""Many training jobs as Ray tasks: one per (variant, λ), one GPU each when the cluster has GPUs.
+
+Each task runs :func:`csalic.train.train_job`, which resumes from its job's
+``last.pt``, so Ray's retry of a failed task continues where it stopped.  The
+driver logs each finished job to MLflow itself, one at a time (tasks never write
+to the tracking store), and a job that keeps failing is reported by variant and
+λ while the others run to the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import layout
+from .errors import CsalicError
+from .io import atomic_write_json
+from .train import JobSpec, finished_summary, spec_from_params
+
+
+def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Body of one Ray task (module level so Ray pickles it by reference)."""
+    import ray
+    import torch
+
+    from .train import train_job
+
+    spec = JobSpec(**spec_dict)
+    gpus = ray.get_gpu_ids()
+    if gpus and torch.cuda.is_available():
+        spec.device = "cuda"
+    elif spec.device.startswith("cuda") and not torch.cuda.is_available():
+        spec.device = "cpu"
+    start = time.time()
+    summary = train_job(spec, progress=False)
+    return {
+        "summary": summary,
+        "worker": {"pid": os.getpid(), "host": socket.gethostname(), "gpu_ids": [str(g) for g in gpus],
+                   "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": spec.device,
+                   "start": start, "end": time.time()},
+    }
+
+
+def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
+         max_steps: int | None = None) -> list[JobSpec]:
+    variants = variants or list(params["variants"])
+    lambdas = lambdas or list(params["lambdas"])
+    for lm in lambdas:
+        if not lm > 0:
+            raise CsalicError(f"λ must be positive, got {lm}")
+    return [spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for v in variants for lm in lambdas]
+
+
+def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address: str | None = None,
+              report_path: str | Path | None = None, echo=print) -> dict[str, Any]:
+    """Run ``specs`` on Ray; returns {"jobs": [...], "failed": [...]} and writes it to ``report_path``."""
+    from .raycluster import connect, prepare_auth
+
+    prepare_auth()
+    import ray
+
+    if track:
+        from .tracking import check_store
+
+        check_store(params["tracking"]["uri"])
+    results: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    todo = []
+    for spec in specs:
+        done = finished_summary(spec.out_dir, spec)
+        if done is not None:
+            results.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
+                            "status": "cached", "summary": done})
+        else:
+            todo.append(spec)
+    ray_cfg = params.get("ray", {})
+    if todo:
+        with connect(address or ray_cfg.get("address"), layout.ray_registry(params)) as addr:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            if gpus > 0:
+                resources = {"num_gpus": ray_cfg.get("gpus_per_task", 1), "num_cpus": ray_cfg.get("cpus_per_task", 1)}
+            else:
+                resources = {"num_cpus": ray_cfg.get("cpus_per_task", 1)}
+            echo(f"ray: {addr}, {len(todo)} job(s), each asking for "
+                 + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
+            remote = ray.remote(_run_job).options(max_retries=int(ray_cfg.get("max_retries", 2)),
+                                                  retry_exceptions=True, **resources)
+            pending = {remote.remote(asdict(spec)): spec for spec in todo}
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                ref = ready[0]
+                spec = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                except Exception as exc:  # RayTaskError wraps the job's own exception
+                    cause = getattr(exc, "cause", None) or exc
+                    msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+                    failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
+                                   "error": msg[:300]})
+                    echo(f"FAILED {spec.variant} λ={spec.lmbda:g} after {int(ray_cfg.get('max_retries', 2)) + 1} "
+                         f"attempt(s): {msg[:300]}")
+                    continue
+                results.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
+                                "status": "trained", "summary": out["summary"], "worker": out["worker"]})
+                s = out["summary"]["final"]
+                echo(f"done {spec.variant} λ={spec.lmbda:g}: bpp {s['bpp']:.4f}, PSNR {s['psnr']:.2f} dB "
+                     f"({out['worker']['device']}, CUDA_VISIBLE_DEVICES={out['worker']['cuda_visible_devices']})")
+    if track:
+        from .tracking import log_training_job
+
+        for r in results:
+            try:
+                log_training_job(r["out_dir"], params)
+            except CsalicError as exc:  # the result files keep everything: `csalic track` can re-log later
+                echo(f"warning: MLflow logging of {r['variant']} λ={r['lmbda']:g} failed: {exc}")
+    report = {"jobs": results, "failed": failed}
+    if report_path:
+        atomic_write_json(report_path, report)
+    return report

@@ -1,0 +1,144 @@
+"""Training: the loss of Eq. 4, the learning-rate schedule, and kill-and-resume equality."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from csalic import layout
+from csalic.losses import PIXEL_SCALE, RateDistortionLoss, feature_mse
+from csalic.train import lr_at
+from helpers import micro_params, write_params
+
+
+class PoolingFeatures:
+    """A stand-in task network with known features (2x and 4x average pools), for checking the arithmetic."""
+
+    def features(self, x):
+        return [torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(x, 4)]
+
+
+def test_loss_terms_match_hand_computation():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16)
+    x_hat = x + 0.1 * torch.randn_like(x)
+    lik = {"y": torch.full((2, 4, 1, 1), 0.5), "z": torch.full((2, 2, 1, 1), 0.25)}
+    crit = RateDistortionLoss(0.01, PoolingFeatures(), feature_weight=1.0)
+    out = crit({"x_hat": x_hat, "likelihoods": lik}, x)
+    bits = 2 * 4 * 1.0 + 2 * 2 * 2.0  # -log2(0.5) per y symbol, -log2(0.25) per z symbol
+    assert out["bpp"].item() == pytest.approx(bits / (2 * 16 * 16))
+    mse = ((x_hat - x) ** 2).mean().item()
+    assert out["d_i"].item() == pytest.approx(PIXEL_SCALE * mse, rel=1e-5)
+    f1 = ((torch.nn.functional.avg_pool2d(x_hat, 2) - torch.nn.functional.avg_pool2d(x, 2)) ** 2).mean()
+    f2 = ((torch.nn.functional.avg_pool2d(x_hat, 4) - torch.nn.functional.avg_pool2d(x, 4)) ** 2).mean()
+    d_f = PIXEL_SCALE * (f1 + f2).item() / 2
+    assert out["d_f"].item() == pytest.approx(d_f, rel=1e-5)
+    assert out["loss"].item() == pytest.approx(bits / 512 + 0.01 * (PIXEL_SCALE * mse + d_f), rel=1e-5)
+    without = RateDistortionLoss(0.01)({"x_hat": x_hat, "likelihoods": lik}, x)
+    assert without["d_f"].item() == 0.0
+
+
+def test_feature_loss_flows_to_the_reconstruction_only():
+    x = torch.rand(1, 3, 8, 8)
+    x_hat = torch.rand(1, 3, 8, 8, requires_grad=True)
+    out = RateDistortionLoss(0.01, PoolingFeatures())({"x_hat": x_hat, "likelihoods": {"y": torch.ones(1)}}, x)
+    out["d_f"].backward()
+    assert x_hat.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        feature_mse([], [])
+    with pytest.raises(ValueError):
+        RateDistortionLoss(0.0)
+
+
+def test_paper_learning_rate_schedule():
+    rates = [lr_at(e, 1e-4, 50, 30, 5e-6) for e in range(200)]
+    assert rates[0] == rates[49] == 1e-4
+    assert rates[50] == 5e-5 and rates[80] == 2.5e-5 and rates[110] == 1.25e-5 and rates[140] == 6.25e-6
+    assert rates[170] == 3.125e-6 and rates[199] == 3.125e-6  # the first value below 5e-6, then held
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def _csalic(cwd, *args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "csalic", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("study")
+    params = micro_params(max_steps=8, checkpoint_every=2)
+    write_params(cwd / "params.yaml", params)
+    proc = _csalic(cwd, "demo-data", "--out", layout.demo_data(params), "--train", 8, "--val", 2)
+    assert proc.wait(120) == 0, proc.stderr.read()
+    return cwd, params
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_to_the_same_result(study):
+    cwd, params = study
+    common = ["train", "--variant", "full", "--lmbda", 0.01, "--no-track", "--quiet"]
+    ref = _csalic(cwd, *common, "--out", "ref")
+    assert ref.wait(300) == 0, ref.stderr.read()
+
+    victim = _csalic(cwd, *common, "--out", "killed")
+    last = cwd / "killed" / "last.pt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    assert victim.poll() is None, "job finished before it could be killed"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not (cwd / "killed" / "final.pt").exists()
+    step_at_kill = torch.load(last, weights_only=True)["step"]
+    assert 2 <= step_at_kill < 8
+
+    resumed = _csalic(cwd, *common, "--out", "killed")
+    assert resumed.wait(300) == 0, resumed.stderr.read()
+    a, b = _weights(cwd / "ref" / "final.pt"), _weights(cwd / "killed" / "final.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert (cwd / "ref" / "metrics.csv").read_text().split("\n")[0] == (cwd / "killed" / "metrics.csv").read_text().split("\n")[0]
+    rows_a = [r.split(",")[:9] for r in (cwd / "ref" / "metrics.csv").read_text().splitlines()]
+    rows_b = [r.split(",")[:9] for r in (cwd / "killed" / "metrics.csv").read_text().splitlines()]
+    assert rows_a == rows_b  # same per-step losses, not just the same end point
+
+    again = _csalic(cwd, *common, "--out", "killed")
+    assert again.wait(120) == 0
+    assert "8 steps" in again.stdout.read()  # a finished job is not trained again
+
+
+def test_final_checkpoint_compresses_directly(study):
+    cwd, params = study
+    proc = _csalic(cwd, "train", "--variant", "baseline", "--lmbda", 0.001, "--no-track", "--quiet",
+                   "--max-steps", 2, "--out", "short")
+    assert proc.wait(300) == 0, proc.stderr.read()
+    metrics = (cwd / "short" / "metrics.csv").read_text().splitlines()
+    assert metrics[0].startswith("step,epoch,lr,loss,bpp") and len(metrics) == 3
+    img = next((cwd / layout.demo_data(params) / "val").glob("*.png"))
+    c = _csalic(cwd, "compress", img, "-c", "short/final.pt", "-o", "x.csa")
+    assert c.wait(120) == 0, c.stderr.read()
+    d = _csalic(cwd, "decompress", "x.csa", "-c", "short/final.pt", "-o", "x.png")
+    assert d.wait(120) == 0, d.stderr.read()
+    assert (cwd / "x.png").stat().st_size > 0
+
+
+def test_bad_training_inputs_are_one_line_errors(study, tmp_path):
+    cwd, params = study
+    proc = _csalic(cwd, "train", "--variant", "full", "--lmbda", -1, "--no-track")
+    assert proc.wait(60) == 2 and "λ must be positive" in proc.stderr.read()
+    bad = dict(params)
+    bad["train"] = dict(params["train"], batch_size=0)
+    write_params(tmp_path / "bad.yaml", bad)
+    proc = _csalic(cwd, "train", "--variant", "full", "--lmbda", 0.01, "--params", tmp_path / "bad.yaml", "--no-track")
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 2 and "train/batch_size" in err and "Traceback" not in err
