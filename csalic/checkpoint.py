@@ -9,6 +9,8 @@ reuse this layout with extra keys; :func:`load_codec` ignores those.
 from __future__ import annotations
 
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +60,19 @@ def read_record(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {p} not found")
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} is not a file")
+    if not zipfile.is_zipfile(p):  # torch.save always writes a zip archive
+        raise CheckpointError(f"{p} is truncated, corrupted or not a torch checkpoint")
     try:
         record = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
+        text = str(exc)
+        found = re.search(r"Unsupported global: (GLOBAL [^\s]+|[^\n]+)", text)
+        detail = found.group(1) if found else "objects other than tensors and plain data"
         raise CheckpointError(
-            f"{p} holds objects that safe loading refuses (weights_only=True): {first[:160]}; "
-            "csalic only loads tensors and plain data"
+            f"{p} holds {detail}, which safe loading (weights_only=True) refuses; csalic never runs code "
+            "from a checkpoint"
         ) from None
-    except Exception as exc:  # the legacy unpickler fails on garbage with arbitrary error types
+    except Exception as exc:  # damaged archives fail with arbitrary error types
         raise CheckpointError(f"{p} is truncated, corrupted or not a torch checkpoint ({type(exc).__name__})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{p} is not a csalic codec checkpoint (no '{FORMAT}' format tag)")

@@ -122,6 +122,30 @@ def psnr_y(original: Image.Image, decoded: Image.Image) -> float | None:
     return _mse_psnr(np.asarray(original, dtype=np.float64) @ w, np.asarray(decoded, dtype=np.float64) @ w)
 
 
+def load_as_annotated(path: Path, width: int, height: int) -> Image.Image:
+    """The image in the orientation its annotations use.
+
+    A few COCO images carry an EXIF rotation their boxes ignore (they were drawn on
+    the stored pixels); when honouring the tag swaps the annotated size, the
+    stored orientation is used instead.
+    """
+    from .imageio import load_image, to_rgb
+
+    img = load_image(path)
+    if img.size == (width, height):
+        return img
+    if img.size == (height, width):
+        with Image.open(path) as raw:
+            raw.load()
+            raw.info.pop("exif", None)
+            raw.getexif().pop(0x0112, None)  # Orientation
+            img = to_rgb(raw)
+        if img.size == (width, height):
+            return img
+    raise CsalicError(f"{path} is {img.width}x{img.height} but the annotations say {width}x{height}: "
+                      "wrong image folder?")
+
+
 def git_commit() -> str | None:
     """HEAD of the checkout csalic runs from, or None outside git."""
     try:
@@ -153,7 +177,7 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
     and score ``task_net``'s predictions on the decoded images."""
     from tqdm import tqdm
 
-    from .imageio import load_image, pil_to_tensor
+    from .imageio import pil_to_tensor
     from .metrics.detection import map50_all, to_coco_results
 
     if max_images is not None and max_images < 1:
@@ -165,10 +189,7 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
     detections: list[dict[str, Any]] = []
     desc = f"{dataset_name} {codec.name} {codec.setting}"
     for im in tqdm(images, desc=desc, unit="img", disable=not progress):
-        original = load_image(im.path)
-        if original.size != (im.width, im.height):
-            raise CsalicError(f"{im.path} is {original.width}x{original.height} but the annotations say "
-                              f"{im.width}x{im.height}: wrong image folder or EXIF-rotated file")
+        original = load_as_annotated(im.path, im.width, im.height)
         t0 = time.perf_counter()
         data = codec.encode(original)
         t1 = time.perf_counter()

@@ -108,7 +108,8 @@ def _choose_nets(summaries: list[dict], wanted: dict[str, str]) -> dict[tuple[st
         want = wanted.get(task)
         if want:
             if want not in names:
-                raise CsalicError(f"no {task} results from task network {want} on {ds} (found: {', '.join(sorted(names))})")
+                raise CsalicError(f"no {task} results from task network {want} on {ds} "
+                                  f"(found: {', '.join(sorted(names))})")
             chosen[(ds, task)] = want
         elif len(names) == 1:
             chosen[(ds, task)] = next(iter(names))
@@ -425,7 +426,8 @@ def table3(complexity: Sequence[dict[str, Any]], show_paper: bool = True) -> Tab
     if show_paper:
         for name in PUBLISHED_ORDER:
             rows.append([name, "—", "—", "—", "—", "—", "—", "—"] + paper_cols(name))
-            records.append({"table": "table3", "method": name, **{f"paper_{k}": v for k, v in paper.TABLE3[name].items()}})
+            records.append({"table": "table3", "method": name,
+                            **{f"paper_{k}": v for k, v in paper.TABLE3[name].items()}})
     has_paper_size = False
     for d in complexity:
         variant, size = d.get("variant", "full"), d.get("size", "?")
@@ -438,8 +440,8 @@ def table3(complexity: Sequence[dict[str, Any]], show_paper: bool = True) -> Tab
         if d.get("threads") and d.get("device", "cpu") == "cpu" and "encode_s" in d:
             device = f"{device}, {d['threads']} threads"
         pname = paper.PAPER_NAME.get(method) if size == "paper" else None
-        row = [label, f"{d.get('width', '?')}x{d.get('height', '?')}", _num(macs / 1e9, ".2f"), _num(flops / 1e9, ".2f"),
-               _num(d["params"] / 1e6, ".2f"), _num(d.get("encode_s"), ".3f"), _num(d.get("decode_s"), ".3f"),
+        row = [label, f"{d.get('width', '?')}x{d.get('height', '?')}", _num(macs / 1e9, ".2f"),
+               _num(flops / 1e9, ".2f"), _num(d["params"] / 1e6, ".2f"), _num(d.get("encode_s"), ".3f"), _num(d.get("decode_s"), ".3f"),
                device if "encode_s" in d else "—"]
         if "encode_s" not in d:
             row[5] = row[6] = "—"
@@ -454,7 +456,7 @@ def table3(complexity: Sequence[dict[str, Any]], show_paper: bool = True) -> Tab
             rec.update({f"paper_{k}": v for k, v in paper.TABLE3[pname].items()})
         records.append(rec)
     if show_paper and not any(r.get("method") == "csalic-full" and r.get("size") == "paper" for r in records):
-        rows.append([f"{_label('csalic-full')}, paper size", "—", "—", "—", "—", "—", "—", "—"] + paper_cols("Proposed"))
+        rows.append([f"{_label('csalic-full')}, paper size"] + ["—"] * 7 + paper_cols("Proposed"))
         records.append({"table": "table3", "method": "csalic-full", "size": "paper",
                         **{f"paper_{k}": v for k, v in paper.TABLE3["Proposed"].items()}})
     notes = ["MACs and FLOPs (= 2 x MACs) counted by `csalic complexity` (torch FlopCounterMode) at the stated "

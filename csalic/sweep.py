@@ -31,6 +31,8 @@ def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     from .train import train_job
 
     spec = JobSpec(**spec_dict)
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))  # no oversubscription when tasks share a machine's cores
     gpus = ray.get_gpu_ids()
     if gpus and torch.cuda.is_available():
         spec.device = "cuda"
@@ -53,7 +55,13 @@ def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] |
     for lm in lambdas:
         if not lm > 0:
             raise CsalicError(f"λ must be positive, got {lm}")
-    return [spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for v in variants for lm in lambdas]
+    specs = [spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for v in variants for lm in lambdas]
+    for spec in specs:  # Ray workers do not share the driver's working directory
+        spec.out_dir, spec.manifest, spec.image_root = (str(Path(p).resolve()) for p in
+                                                        (spec.out_dir, spec.manifest, spec.image_root))
+        if spec.task_weights:
+            spec.task_weights = str(Path(spec.task_weights).resolve())
+    return specs
 
 
 def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address: str | None = None,

@@ -13,7 +13,7 @@ from PIL import Image
 
 from csalic.anchors import (Uncompressed, available_anchors, avif_available, get_anchor, load_published,
                             primary_anchor, published_curves)
-from csalic.anchors.vvc import (INSTALL_HINT, VVCIntra, parse_encoder_output, read_yuv, rgb_to_yuv420,
+from csalic.anchors.vvc import (INSTALL_HINT, parse_encoder_output, read_yuv, rgb_to_yuv420,
                                 write_yuv, yuv420_to_rgb)
 from csalic.errors import CsalicError
 from csalic.evaluate import psnr_rgb

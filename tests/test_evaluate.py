@@ -121,3 +121,19 @@ def test_cli_evaluate(demo, net, tmp_path, monkeypatch, capsys):
     assert "--qp only applies to --codec vvc" in capsys.readouterr().err
     assert main(args[:-3] + ["--max-images", "0"]) == 2
     assert "--max-images must be >= 1" in capsys.readouterr().err
+
+
+def test_exif_rotated_image_is_read_as_annotated(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from csalic.evaluate import load_as_annotated
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: a viewer shows 40x60, the stored pixels (and COCO boxes) are 60x40
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif.tobytes())
+    assert load_image(tmp_path / "r.jpg").size == (40, 60)
+    assert load_as_annotated(tmp_path / "r.jpg", 60, 40).size == (60, 40)
+    assert load_as_annotated(tmp_path / "r.jpg", 40, 60).size == (40, 60)
+    with pytest.raises(CsalicError, match="annotations say 50x50"):
+        load_as_annotated(tmp_path / "r.jpg", 50, 50)

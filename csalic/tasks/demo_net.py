@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, CsalicError
-from ..io import atomic_path, atomic_write_json
+from ..io import atomic_path
 from .base import freeze
 from .torchvision_rcnn import TorchvisionRCNN
 

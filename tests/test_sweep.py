@@ -1,0 +1,108 @@
+"""The Ray sweep on real Ray: a cluster with declared GPUs, a job that keeps failing, one shared local instance."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from csalic import layout
+from helpers import micro_params, write_params
+
+pytestmark = pytest.mark.slow
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _study(tmp_path, **train):
+    params = micro_params(**train)
+    params["tracking"]["uri"] = f"sqlite:///{tmp_path}/mlflow.db"
+    write_params(tmp_path / "params.yaml", params)
+    subprocess.run([sys.executable, "-m", "csalic", "demo-data", "--out", str(layout.demo_data(params)),
+                    "--train", "8", "--val", "2"], cwd=tmp_path, check=True, capture_output=True)
+    return params
+
+
+def _sweep(cwd, *args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "csalic", "sweep", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def gpu_cluster(tmp_path):
+    """`ray start --head --num-gpus 4`: Ray accepts a declared GPU count on a CPU machine."""
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    out = subprocess.run([RAY, "start", "--head", "--num-gpus", "4", "--num-cpus", "4", "--port", "0",
+                          "--include-dashboard", "false", "--disable-usage-stats"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    address = re.search(r"--address='([^']+)'", out.stdout + out.stderr).group(1)
+    yield dict(env, RAY_ADDRESS=address)
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_four_jobs_run_at_once_each_on_its_own_gpu(tmp_path, gpu_cluster):
+    _study(tmp_path, max_steps=24, checkpoint_every=24, log_every=8)  # long enough for worker start-up to overlap
+    proc = _sweep(tmp_path, "--report", "report.json", env=gpu_cluster)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "each asking for 1 GPU" in proc.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    workers = [j["worker"] for j in report["jobs"]]
+    assert len(workers) == 4 and not report["failed"]
+    assert sorted(w["cuda_visible_devices"] for w in workers) == ["0", "1", "2", "3"]
+    latest_start = max(w["start"] for w in workers)
+    assert all(w["end"] > latest_start for w in workers), "the four tasks did not overlap in time"
+    # every job finished with a usable checkpoint, and MLflow has a run per job under a parent per variant
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("csalic-micro")
+    runs = client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")
+    assert sorted((r.data.tags["csalic.variant"], float(r.data.tags["csalic.lambda"])) for r in runs) == [
+        ("baseline", 0.001), ("baseline", 0.01), ("full", 0.001), ("full", 0.01)]
+    assert all(len(client.get_metric_history(r.info.run_id, "bpp")) == 3 for r in runs)  # steps 8, 16, 24
+
+
+def test_a_job_that_keeps_failing_is_reported_while_the_others_finish(tmp_path):
+    params = _study(tmp_path, max_steps=2)
+    broken = tmp_path / layout.job_dir(params, "full", 0.01)
+    broken.mkdir(parents=True)
+    (broken / "last.pt").write_bytes(b"not a checkpoint")  # every attempt to resume fails
+    proc = _sweep(tmp_path, "--no-track", "--report", "report.json")
+    assert proc.returncode == 1
+    assert "full λ=0.01" in proc.stdout and "failed" in proc.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(f["variant"], f["lmbda"]) for f in report["failed"]] == [("full", 0.01)]
+    assert "truncated, corrupted" in report["failed"][0]["error"]
+    done = {(j["variant"], j["lmbda"]) for j in report["jobs"]}
+    assert done == {("full", 0.001), ("baseline", 0.001), ("baseline", 0.01)}
+    for v, lm in done:
+        assert (tmp_path / layout.job_dir(params, v, lm) / "final.pt").is_file()
+    # after the fault is fixed, only the failed job runs; the others are kept
+    (broken / "last.pt").unlink()
+    again = _sweep(tmp_path, "--no-track", "--report", "report2.json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    statuses = {(j["variant"], j["lmbda"]): j["status"] for j in json.loads((tmp_path / "report2.json").read_text())["jobs"]}
+    assert statuses.pop(("full", 0.01)) == "trained" and set(statuses.values()) == {"cached"}
+
+
+def test_concurrent_sweeps_share_one_local_ray_instance(tmp_path):
+    _study(tmp_path, max_steps=2)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    procs = [subprocess.Popen([sys.executable, "-m", "csalic", "sweep", "--no-track", "--variants", v],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for v in ("full", "baseline")]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    addresses = {re.search(r"ray: (\S+),", o[0]).group(1) for o in outs}
+    assert len(addresses) == 1, addresses
+    # the keeper stops Ray once no sweep uses it
+    registry = tmp_path / "results" / ".ray"
+    deadline = time.time() + 90
+    while (registry / "address.json").exists() and time.time() < deadline:
+        time.sleep(1)
+    assert not (registry / "address.json").exists()
