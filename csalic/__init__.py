@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 
 # compressai still calls torch.jit.script at import; the deprecation is theirs to fix.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+# Training flushes subnormals to zero for speed; numpy then warns once per dtype about it.
+warnings.filterwarnings("ignore", message=r".*smallest subnormal.*", category=UserWarning)
 
 
 def build_model(size: str = "demo", variant: str = "full"):

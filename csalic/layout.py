@@ -48,3 +48,40 @@ def job_dir(params: dict, variant: str, lmbda: float) -> Path:
 
 def ray_registry(params: dict) -> Path:
     return Path("results") / ".ray"
+
+
+def effective_params(params: dict) -> Path:
+    """The study description the DAG's commands read (Snakemake writes its merged config here)."""
+    return root(params) / "params.yaml"
+
+
+def dataset(params: dict, name: str) -> tuple[Path, Path]:
+    """(image folder, COCO-format annotation JSON) of an evaluation dataset."""
+    if name == "demo_val":
+        d = demo_data(params)
+        return d / "val", d / "annotations" / "instances_val.json"
+    if name == "coco2017_val":
+        root_ = Path(params["data"]["coco_root"] or "COCO_ROOT_NOT_SET")
+        return root_ / "val2017", root_ / "annotations" / "instances_val2017.json"
+    if name in ("openimages_det", "openimages_seg"):
+        sub = "detection" if name == "openimages_det" else "segmentation"
+        root_ = Path(params["data"]["openimages_root"] or "OPENIMAGES_ROOT_NOT_SET")
+        return root_ / sub / "images", root_ / sub / "annotations.json"
+    raise ValueError(f"unknown dataset {name!r}")
+
+
+def eval_dir(params: dict, dataset_name: str, point: str) -> Path:
+    """One evaluated operating point: ``csalic-full-lambda_0.0025`` or an anchor point like ``hevc-q50``."""
+    return root(params) / "eval" / dataset_name / point
+
+
+def csalic_point(variant: str, lmbda: float) -> str:
+    return f"csalic-{variant}-lambda_{lambda_tag(lmbda)}"
+
+
+def complexity_json(params: dict) -> Path:
+    return root(params) / "complexity" / f"{params['model']['size']}_full.json"
+
+
+def task_net_info(params: dict) -> Path:
+    return root(params) / "task_net" / "info.json"

@@ -248,6 +248,8 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
     device = torch.device(spec.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CsalicError("device cuda requested but no CUDA GPU is visible")
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # GDN and the entropy model produce subnormals: 10x slower steps on x86
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed % 2**32)
     random.seed(spec.seed)

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda for --latency (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice); on a shared machine 1 is steadier")
+    p.add_argument("--out", help="also write the JSON result to this file (atomically)")
     p.set_defaults(func=_complexity)
 
 
@@ -86,6 +87,10 @@ def _complexity(args: argparse.Namespace) -> int:
         lat = measure_latency(model, args.height, args.width, args.device, runs=args.runs, warmup=args.warmup)
         result.update({k: lat[k] for k in ("encode_s", "decode_s", "encode_runs_s", "decode_runs_s", "runs",
                                            "warmup", "device", "device_name", "threads", "bytes", "bpp")})
+    if getattr(args, "out", None):
+        from ..io import atomic_write_json
+
+        atomic_write_json(args.out, result)
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

@@ -1,0 +1,50 @@
+"""The workflow's stages (``prepare-data``, ``prepare-task-net``, ``eval-point``, ``measure-complexity``,
+``report``): what Snakemake rules and DVC stages call, one study file in, files under results/ out."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _params(path: str) -> dict:
+    from ..params import load
+
+    return load(path)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    def stage(name: str, help_: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--params", default="params.yaml", help="study description (default: %(default)s)")
+        p.set_defaults(func=func)
+        return p
+
+    stage("prepare-data", "workflow stage: demo data (demo mode) or the filtered COCO manifest (paper mode)",
+          lambda a: _run(a, "prepare_data"))
+    stage("prepare-task-net", "workflow stage: train the demo's task network, or check the paper's weights",
+          lambda a: _run(a, "prepare_task_net"))
+    e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on one dataset",
+              _eval)
+    e.add_argument("--dataset", required=True, help="demo_val, coco2017_val, openimages_det or openimages_seg")
+    e.add_argument("--variant", choices=["full", "no_casc", "concat", "baseline"])
+    e.add_argument("--lmbda", type=float)
+    e.add_argument("--anchor", help="anchor point: none, hevc-q50, jpeg-q30, vvc-qp32, ...")
+    stage("measure-complexity", "workflow stage: parameters, MACs and coding time of the study's model size",
+          lambda a: _run(a, "measure_complexity"))
+    stage("report", "workflow stage: Tables 1-3 and the rate-accuracy figure from the evaluation results",
+          lambda a: _run(a, "report"))
+
+
+def _run(args: argparse.Namespace, name: str) -> int:
+    from .. import pipeline
+
+    getattr(pipeline, name)(_params(args.params))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..pipeline import evaluate_point
+
+    evaluate_point(_params(args.params), args.params, args.dataset, variant=args.variant, lmbda=args.lmbda,
+                   anchor=args.anchor)
+    return 0

@@ -1,0 +1,167 @@
+"""The DAG's stages as functions of a study description.
+
+Each stage resolves paths from ``params.yaml`` (through :mod:`csalic.layout`) and
+runs an existing ``csalic`` subcommand in-process with explicit arguments, so the
+Snakefile and dvc.yaml only ever say ``csalic <stage> --params FILE [ids]`` and
+the logic lives here, tested once.  Paper mode checks that data, weights and
+encoders exist before anything runs, naming what is missing and where it goes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from . import layout
+from .errors import CsalicError
+from .io import atomic_write_json
+
+ANCHOR_POINT = re.compile(r"^(?P<codec>none|hevc|jpeg|webp|avif|vvc)(?:-(?P<kind>qp|q)(?P<value>\d+))?$")
+
+
+def _cli(argv: list[str]) -> None:
+    from .cli import main
+
+    code = main([str(a) for a in argv])
+    if code:
+        raise SystemExit(code)
+
+
+def _require(path: Path, what: str, hint: str) -> None:
+    if not path.exists():
+        raise CsalicError(f"{what} not found at {path}: {hint}")
+
+
+def check_paper_inputs(params: dict) -> None:
+    """Fail at the start, in one line, when a paper-mode input is missing."""
+    if params["mode"] != "paper":
+        return
+    coco = params["data"]["coco_root"]
+    if not coco:
+        raise CsalicError("paper mode needs data.coco_root: the folder holding train2017/, val2017/, annotations/")
+    root = Path(coco)
+    _require(root / "train2017", "COCO train2017 images", "download COCO2017 and set data.coco_root")
+    _require(root / "annotations" / "instances_train2017.json", "COCO train annotations",
+             "put instances_train2017.json in data.coco_root/annotations/")
+    for name in params["eval"]["datasets"]:
+        images, ann = layout.dataset(params, name)
+        _require(images, f"{name} images", "see README, 'The paper study', for the expected layout")
+        _require(ann, f"{name} annotations", "see README, 'The paper study' (csalic convert-openimages for OpenImages)")
+    weights = params["task"]["weights"]
+    if not weights or not Path(weights).is_file():
+        raise CsalicError(f"paper mode needs task.weights: the {params['task']['name']} weights file "
+                          f"({weights or 'not set'}) is missing; download it and set task.weights")
+    if any(p.startswith("vvc") for p in params["anchors"]["points"]):
+        from .anchors import vvc_status
+
+        ok, why = vvc_status(params["anchors"].get("vvc_encoder"))
+        if not ok:
+            raise CsalicError(f"VVC anchor points are listed but no VVC encoder was found: {why}")
+
+
+def prepare_data(params: dict) -> None:
+    check_paper_inputs(params)
+    if params["mode"] == "demo":
+        d = params["data"]["demo"]
+        _cli(["demo-data", "--out", layout.demo_data(params), "--train", d["train"], "--val", d["val"],
+              "--size", f"{d['width']}x{d['height']}", "--seed", params["seed"]])
+        return
+    root = Path(params["data"]["coco_root"])
+    _cli(["filter-coco", "--annotations", root / "annotations" / "instances_train2017.json",
+          "--images", root / "train2017", "--out", layout.train_manifest(params),
+          "--min-side", params["data"]["min_side"], "--rule", params["data"]["rule"]])
+
+
+def prepare_task_net(params: dict) -> None:
+    """Demo: train the demo's own task network.  Paper: check and describe the configured one."""
+    info_path = layout.task_net_info(params)
+    if params["mode"] == "demo" and not params["task"]["weights"]:
+        if params["task"]["name"] != "demo_mask_rcnn":
+            raise CsalicError("demo mode without task.weights trains the demo network: set task.name: demo_mask_rcnn")
+        out = layout.task_net(params)
+        _cli(["train-task-net", "--data", layout.demo_data(params), "--out", out,
+              "--steps", params["task"]["demo_steps"], "--seed", params["seed"], "--quiet"])
+        from .commands.tasks import metrics_path
+
+        import json
+
+        metrics = json.loads(metrics_path(out).read_text())
+    else:
+        check_paper_inputs(params)
+        metrics = {}
+    from .tasks import load_task_network
+
+    net = load_task_network(params["task"]["name"], layout.task_net(params))
+    atomic_write_json(info_path, {"task_network": net.describe(), "uncompressed_val": metrics})
+
+
+def parse_point(point: str) -> tuple[str, int | None]:
+    m = ANCHOR_POINT.match(point)
+    if not m:
+        raise CsalicError(f"anchor point {point!r} is not none, hevc-qN, jpeg-qN, webp-qN, avif-qN or vvc-qpN")
+    codec, kind, value = m.group("codec"), m.group("kind"), m.group("value")
+    if codec == "none":
+        return codec, None
+    if (codec == "vvc") != (kind == "qp") or value is None:
+        raise CsalicError(f"anchor point {point!r}: vvc takes -qpN, the others -qN")
+    return codec, int(value)
+
+
+def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str | None = None,
+                   lmbda: float | None = None, anchor: str | None = None) -> Path:
+    """Evaluate one trained codec or one anchor point on one dataset; returns the output folder."""
+    if (anchor is None) == (variant is None or lmbda is None):
+        raise CsalicError("give either --anchor POINT or both --variant and --lmbda")
+    if dataset not in params["eval"]["datasets"]:
+        raise CsalicError(f"dataset {dataset!r} is not in eval.datasets ({', '.join(params['eval']['datasets'])})")
+    images, ann = layout.dataset(params, dataset)
+    argv = ["evaluate", "--images", images, "--annotations", ann, "--dataset-name", dataset,
+            "--task-net", params["task"]["name"], "--task-weights", layout.task_net(params),
+            "--params", params_file, "--device", params["eval"]["device"], "--threads", 1, "--quiet"]
+    if params["eval"]["max_images"]:
+        argv += ["--max-images", params["eval"]["max_images"]]
+    if anchor is not None:
+        codec, value = parse_point(anchor)
+        out = layout.eval_dir(params, dataset, anchor)
+        argv += ["--codec", codec, "--out", out]
+        if codec == "vvc":
+            argv += ["--qp", value]
+        elif value is not None:
+            argv += ["--quality", value]
+    else:
+        checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
+        _require(checkpoint, f"trained codec {variant} λ={lmbda:g}", "run its training stage first")
+        out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
+        argv += ["--codec", "csalic", "--checkpoint", checkpoint, "--out", out]
+    _cli(argv)
+    return out
+
+
+def measure_complexity(params: dict) -> Path:
+    c = params["complexity"]
+    out = layout.complexity_json(params)
+    _cli(["complexity", "--size", params["model"]["size"], "--variant", "full", "--height", c["height"],
+          "--width", c["width"], "--latency", "--runs", c["latency_runs"], "--warmup", 1, "--threads", 1,
+          "--device", c["device"], "--json", "--out", out])
+    return out
+
+
+def report(params: dict) -> None:
+    argv = ["tables", "--eval", layout.root(params) / "eval", "--out", "results",
+            "--complexity", layout.complexity_json(params)]
+    if params["anchors"]["published"]:
+        argv += ["--published", params["anchors"]["published"]]
+    _cli(argv)
+
+
+def write_effective_params(params: dict) -> Path:
+    """Dump the merged config for the commands, rewriting only on change (keeps Snakemake's mtimes)."""
+    import yaml
+
+    path = layout.effective_params(params)
+    text = yaml.safe_dump(params, sort_keys=False)
+    if not path.is_file() or path.read_text() != text:
+        from .io import atomic_write_text
+
+        atomic_write_text(path, text)
+    return path

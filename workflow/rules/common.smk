@@ -1,0 +1,27 @@
+# Paths and wildcard values shared by the rules, all derived from the validated config.
+from csalic import layout
+from csalic.pipeline import write_effective_params
+
+STUDY = config["study"]
+ROOT = f"results/{STUDY}"
+# The commands read the merged config (params.yaml plus any --configfile) from this file.
+PARAMS = str(write_effective_params(config))
+ENV = "../../envs/csalic.yaml"
+VARIANTS = config["variants"]
+LAMBDAS = [layout.lambda_tag(x) for x in config["lambdas"]]
+DATASETS = config["eval"]["datasets"]
+POINTS = config["anchors"]["points"]
+TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
+FIGURES = expand("results/figures/rate_accuracy.{ext}", ext=["png", "pdf"])
+
+
+wildcard_constraints:
+    variant="|".join(VARIANTS),
+    lmbda=r"[0-9.eE+-]+",
+    point=r"none|(hevc|jpeg|webp|avif)-q\d+|vvc-qp\d+",
+    dataset="|".join(DATASETS),
+
+
+def job_files(variant="{variant}", lmbda="{lmbda}"):
+    d = f"{ROOT}/train/{variant}/lambda_{lmbda}"
+    return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]

@@ -1,0 +1,14 @@
+rule complexity:
+    output:
+        f"{ROOT}/complexity/{config['model']['size']}_full.json",
+    params:
+        file=PARAMS,
+        settings={k: config[k] for k in ("model", "complexity")},
+    log:
+        f"{ROOT}/logs/complexity.log",
+    benchmark:
+        f"{ROOT}/benchmarks/complexity.tsv"
+    conda:
+        ENV
+    shell:
+        "csalic measure-complexity --params {params.file} > {log} 2>&1"

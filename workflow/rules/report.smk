@@ -1,0 +1,22 @@
+rule report:
+    input:
+        expand(
+            f"{ROOT}/eval/{{dataset}}/csalic-{{variant}}-lambda_{{lmbda}}",
+            dataset=DATASETS,
+            variant=VARIANTS,
+            lmbda=LAMBDAS,
+        ),
+        expand(f"{ROOT}/eval/{{dataset}}/{{point}}", dataset=DATASETS, point=POINTS),
+        f"{ROOT}/complexity/{config['model']['size']}_full.json",
+    output:
+        [report(f, category="Tables") for f in TABLES],
+        [report(f, category="Figures") for f in FIGURES],
+    params:
+        file=PARAMS,
+        published=config["anchors"]["published"],
+    log:
+        f"{ROOT}/logs/report.log",
+    conda:
+        ENV
+    shell:
+        "csalic report --params {params.file} > {log} 2>&1"

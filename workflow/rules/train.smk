@@ -1,0 +1,21 @@
+# One rule per (variant, λ). Each submits its job to Ray: RAY_ADDRESS when set, else the
+# one local Ray instance that all training rules running at the same time share.
+rule train:
+    input:
+        f"{ROOT}/data",
+        f"{ROOT}/task_net",
+    output:
+        job_files(),
+    params:
+        file=PARAMS,
+        settings={k: config[k] for k in ("seed", "model", "train", "task")},
+    log:
+        f"{ROOT}/logs/train/{{variant}}_lambda_{{lmbda}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/train/{{variant}}_lambda_{{lmbda}}.tsv"
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    shell:
+        "csalic sweep --params {params.file} --variants {wildcards.variant} --lambdas {wildcards.lmbda} > {log} 2>&1"
