@@ -23,7 +23,7 @@ export PATH="$PWD/$VENV/bin:$PATH"
 cmd="${1:-}"
 shift || true
 case "$cmd" in
-    demo) exec "$VENV/bin/python" -m csalic.demo "$@" ;;
+    demo) exec "$VENV/bin/snakemake" --cores all "$@" ;;
     test) exec "$VENV/bin/python" -m pytest "$@" ;;
     *) echo "usage: ./run.sh demo|test [args...]" >&2; exit 2 ;;
 esac
