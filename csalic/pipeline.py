@@ -146,9 +146,21 @@ def measure_complexity(params: dict) -> Path:
     return out
 
 
+def anchor_method(params: dict) -> str:
+    """VVC-Intra when its points are evaluated, else HEVC-Intra, else the first other anchor listed."""
+    codecs = [parse_point(p)[0] for p in params["anchors"]["points"]]
+    for preferred in ("vvc", "hevc"):
+        if preferred in codecs:
+            return preferred
+    others = [c for c in codecs if c != "none"]
+    if not others:
+        raise CsalicError("anchors.points lists no codec to compare against (only 'none'): add hevc-qN or vvc-qpN")
+    return others[0]
+
+
 def report(params: dict) -> None:
     argv = ["tables", "--eval", layout.root(params) / "eval", "--out", "results",
-            "--complexity", layout.complexity_json(params)]
+            "--complexity", layout.complexity_json(params), "--anchor", anchor_method(params)]
     if params["anchors"]["published"]:
         argv += ["--published", params["anchors"]["published"]]
     _cli(argv)

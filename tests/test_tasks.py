@@ -234,11 +234,12 @@ def test_train_task_net_cli(tiny_demo, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_network_reaches_map50(tmp_path):
-    """The default demo data and default training give a usable task network (>= 0.5 mAP@0.5)."""
+    """The default demo data and the demo study's training length give a usable task network (>= 0.5 mAP@0.5)."""
     from csalic.data.demo import generate_demo
     from csalic.tasks.demo_net import evaluate_map50, train_demo_task_network
+    from helpers import base_params
 
     data = generate_demo(tmp_path / "demo").root
-    net = train_demo_task_network(data, progress=False)
+    net = train_demo_task_network(data, steps=base_params()["task"]["demo_steps"], progress=False)
     m = evaluate_map50(net, data, progress=False)
     assert m["bbox_map50"] >= 0.5 and m["segm_map50"] >= 0.5, m

@@ -26,7 +26,7 @@ def micro_study(path: Path, **train) -> dict:
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     params = micro_params(**train)
     params["task"]["demo_steps"] = 4
-    params["anchors"]["points"] = ["none", "jpeg-q20", "jpeg-q80"]
+    params["anchors"]["points"] = ["none", "hevc-q10", "jpeg-q80"]
     params["complexity"].update(height=64, width=64, latency_runs=1)
     params["tracking"]["uri"] = f"sqlite:///{path}/mlflow.db"
     write_params(path / "params.yaml", params)
