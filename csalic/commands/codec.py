@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
 from .. import bitstream
-from ..checkpoint import load_codec
-from ..codec import decode_payload, encode_tensor
-from ..imageio import read_tensor, save_png
-from ..io import atomic_write_bytes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _compress(args: argparse.Namespace) -> int:
+    from ..checkpoint import load_codec
+    from ..codec import encode_tensor
+    from ..imageio import read_tensor
+    from ..io import atomic_write_bytes
+
     x = read_tensor(args.image, args.max_pixels)
     model, _ = load_codec(args.checkpoint, args.device)
     t0 = time.perf_counter()
@@ -48,6 +47,12 @@ def _compress(args: argparse.Namespace) -> int:
 
 
 def _decompress(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..checkpoint import load_codec
+    from ..codec import decode_payload
+    from ..imageio import save_png
+
     model, _ = load_codec(args.checkpoint, args.device)
     payload = bitstream.read_file(
         args.bitstream,
