@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,8 @@ from PIL import Image
 from . import __version__
 from .anchors import LABELS, ImageCodec, Uncompressed, get_anchor
 from .errors import CsalicError
-from .io import atomic_write_json
+from .io import atomic_write_json, read_json_object
+from .provenance import git_commit
 
 SUMMARY_FORMAT = "csalic.eval-summary"
 SUMMARY_VERSION = 1
@@ -49,12 +49,13 @@ class CsalicCodec(ImageCodec):
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu"):
         from .checkpoint import load_codec
-        from .tasks.base import sha256_of
+        from .provenance import sha256_of
 
         self.checkpoint = Path(checkpoint)
         self.model, self.info = load_codec(self.checkpoint, device)
         self.device = device
         self.sha256 = sha256_of(self.checkpoint)
+        self.fingerprint = self.model.fingerprint()  # hashes every weight: once, not per image
         self.variant = self.info.get("variant")
         self.lmbda = self.info.get("lmbda")
         self.name = f"csalic-{self.variant}"
@@ -67,7 +68,7 @@ class CsalicCodec(ImageCodec):
         from .imageio import pil_to_tensor
 
         with torch.no_grad():
-            return encode_tensor(self.model, pil_to_tensor(img).to(self.device)).data
+            return encode_tensor(self.model, pil_to_tensor(img).to(self.device), self.fingerprint).data
 
     def decode(self, data: bytes) -> Image.Image:
         import torch
@@ -76,7 +77,7 @@ class CsalicCodec(ImageCodec):
         from .imageio import tensor_to_pil
 
         with torch.no_grad():
-            return tensor_to_pil(decode_bytes(self.model, data))
+            return tensor_to_pil(decode_bytes(self.model, data, self.fingerprint))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "checkpoint": str(self.checkpoint), "checkpoint_sha256": self.sha256,
@@ -144,16 +145,6 @@ def load_as_annotated(path: Path, width: int, height: int) -> Image.Image:
             return img
     raise CsalicError(f"{path} is {img.width}x{img.height} but the annotations say {width}x{height}: "
                       "wrong image folder?")
-
-
-def git_commit() -> str | None:
-    """HEAD of the checkout csalic runs from, or None outside git."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -262,16 +253,9 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:
-    import json
-
     p = Path(path)
-    try:
-        s = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CsalicError(f"summary {p} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CsalicError(f"{p} is not valid JSON ({exc})") from None
-    if not isinstance(s, dict) or s.get("format") != SUMMARY_FORMAT:
+    s = read_json_object(p, "summary")
+    if s.get("format") != SUMMARY_FORMAT:
         raise CsalicError(f"{p} is not a csalic evaluation summary (no '{SUMMARY_FORMAT}' format tag)")
     for key in ("method", "setting", "dataset", "bpp", "map50_bbox"):
         if key not in s:

@@ -54,3 +54,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json_object(path: str | os.PathLike, what: str, hint: str = "") -> dict:
+    """A JSON object from ``path``; a missing, unreadable or malformed file is one CsalicError line."""
+    p = Path(path)
+    suffix = f": {hint}" if hint else ""
+    if not p.is_file():
+        raise CsalicError(f"{what} {p} not found{suffix}")
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CsalicError(f"{what} {p} is not valid JSON ({first}){suffix}") from None
+    if not isinstance(obj, dict):
+        raise CsalicError(f"{what} {p} must hold a JSON object{suffix}")
+    return obj

@@ -8,12 +8,10 @@ YAML is read with ``safe_load``: a params file can never construct objects.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -74,10 +72,3 @@ def params_hash(params: dict) -> str:
 
 def experiment_name(params: dict) -> str:
     return params["tracking"].get("experiment") or f"csalic-{params['study']}"
-
-
-def with_overrides(params: dict, **sections: dict) -> dict:
-    out = copy.deepcopy(params)
-    for name, values in sections.items():
-        out.setdefault(name, {}).update(values)
-    return out

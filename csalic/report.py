@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, Iterable, Sequence
 from . import paper_numbers as paper
 from .errors import CsalicError
 from .evaluate import load_summary, merge_compressai, method_label
-from .io import atomic_path, atomic_write_json, atomic_write_text
+from .io import atomic_path, atomic_write_json, atomic_write_text, read_json_object
 
 TASKS = ("detection", "segmentation")
 METRIC = {"detection": "map50_bbox", "segmentation": "map50_segm"}
@@ -401,13 +400,8 @@ def table2(study: Study, show_paper: bool = True, group: str | None = None) -> T
 
 def load_complexity(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CsalicError(f"complexity file {p} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CsalicError(f"{p} is not valid JSON ({exc}): write it with `csalic complexity --json`") from None
-    if not isinstance(d, dict) or "params" not in d or not ("macs" in d or "flops" in d):
+    d = read_json_object(p, "complexity file", "write it with `csalic complexity --json`")
+    if "params" not in d or not ("macs" in d or "flops" in d):
         raise CsalicError(f"{p} lacks params/macs: write it with `csalic complexity --json`")
     return d
 

@@ -16,7 +16,6 @@ identity and content hash are already in the store returns the existing run.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -31,7 +30,9 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
 from .errors import CsalicError
+from .io import read_json_object
 from .params import experiment_name, params_hash
+from .provenance import sha256_of
 
 # No network here and nothing to report: keep MLflow's telemetry off unless the user decided otherwise.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -212,14 +213,6 @@ def check_store(uri: str, timeout_s: float = 10) -> None:
 
 # ----------------------------------------------------------------------------- small helpers
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _lambda_tag(lmbda) -> str:
     return repr(float(lmbda))
 
@@ -249,18 +242,6 @@ def _quote(v: str) -> str:
     if "'" in v:
         raise CsalicError(f"value {v!r} cannot be used as a tracking key (it holds a quote)")
     return f"'{v}'"
-
-
-def _read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise CsalicError(f"{what} {path} not found")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CsalicError(f"{what} {path} is not valid JSON: {_first_line(exc)}") from None
-    if not isinstance(obj, dict):
-        raise CsalicError(f"{what} {path} must hold a JSON object")
-    return obj
 
 
 def _find_runs(client, exp_id: str, tags: dict[str, str]) -> list:
@@ -419,7 +400,7 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
     if not job.is_dir():
         raise CsalicError(f"job folder {job} does not exist")
     summary_path = job / "summary.json"
-    summary = _read_json(summary_path, "job summary")
+    summary = read_json_object(summary_path, "job summary")
     missing = [k for k in ("variant", "lmbda") if summary.get(k) is None]
     if missing:
         raise CsalicError(f"job summary {summary_path} lacks {', '.join(missing)}")
@@ -427,7 +408,7 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
     ckpt = job / str(summary.get("checkpoint") or "final.pt")
     if not ckpt.is_file() and log_checkpoint:
         raise CsalicError(f"checkpoint {ckpt} not found: is the job finished? (or log without the checkpoint)")
-    content_sha = _sha256(ckpt) if ckpt.is_file() else _sha256(summary_path)
+    content_sha = sha256_of(ckpt) if ckpt.is_file() else sha256_of(summary_path)
 
     variant, lmbda = str(summary["variant"]), float(summary["lmbda"])
     size = summary.get("size") or params.get("model", {}).get("size")
@@ -517,9 +498,9 @@ def log_eval_summary(summary_path, params: dict, *, uri: str | None = None) -> s
     ``csalic.*`` tags; the same file content logged twice returns the same run.
     """
     path = Path(summary_path)
-    summary = _read_json(path, "evaluation summary")
+    summary = read_json_object(path, "evaluation summary")
     prov = summary.get("provenance") if isinstance(summary.get("provenance"), dict) else {}
-    sha = _sha256(path)
+    sha = sha256_of(path)
     phash = str(prov.get("params_hash") or summary.get("params_hash") or params_hash(params))
     variant = _eval_variant(summary, prov, params)
     lmbda = summary.get("lmbda", prov.get("lmbda"))

@@ -26,11 +26,9 @@ import csv
 import io
 import json
 import math
-import os
 import random
-import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,7 +40,8 @@ from .checkpoint import codec_record, read_record, save_codec, save_record
 from .errors import CsalicError
 from .io import atomic_write_json, atomic_write_text
 from .losses import RateDistortionLoss, psnr
-from .model import CSALIC, build_model
+from .model import build_model
+from .provenance import git_commit
 
 METRIC_FIELDS = ["step", "epoch", "lr", "loss", "bpp", "mse", "psnr", "d_i", "d_f", "aux_loss",
                  "sec_per_step", "sys_cpu_percent", "sys_rss_gb", "sys_gpu_mem_gb"]
@@ -132,15 +131,6 @@ def lr_at(epoch: int, lr: float, constant_epochs: int, halve_every: int, floor: 
         value /= 2.0
         milestone += int(halve_every)
     return value
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 class _ResumableSampler(torch.utils.data.Sampler[int]):

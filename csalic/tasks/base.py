@@ -8,7 +8,6 @@ torchvision, detectron2 and the demo's own network be swapped by name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -26,14 +25,6 @@ COCO_CATEGORY_IDS: tuple[int, ...] = tuple(
 )
 
 TASK_KINDS = ("detection", "segmentation")
-
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def freeze(model: nn.Module) -> nn.Module:

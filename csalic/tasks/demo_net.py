@@ -167,7 +167,7 @@ def save_demo_task_network(net: DemoMaskRCNN, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     net.weights = path
-    from .base import sha256_of
+    from ..provenance import sha256_of
 
     net.weights_sha256 = sha256_of(path)
     return path

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import CsalicError
-from .base import COCO_CATEGORY_IDS, TaskNetwork, as_image_list, freeze, sha256_of
+from ..provenance import sha256_of
+from .base import COCO_CATEGORY_IDS, TaskNetwork, as_image_list, freeze
 
 # Model-zoo configs and the final weights' filenames of the 3x schedules used by the paper.
 CONFIGS = {

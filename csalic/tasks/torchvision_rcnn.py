@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CsalicError
-from .base import COCO_CATEGORY_IDS, TaskNetwork, as_image_list, freeze, sha256_of
+from ..provenance import sha256_of
+from .base import COCO_CATEGORY_IDS, TaskNetwork, as_image_list, freeze
 
 # Standard filenames of torchvision's COCO_V1 weights (FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url, ...).
 WEIGHT_FILES = {
