@@ -46,6 +46,14 @@ def job_dir(params: dict, variant: str, lmbda: float) -> Path:
     return root(params) / "train" / variant / f"lambda_{lambda_tag(lmbda)}"
 
 
+def chain_parent(params: dict, lmbda: float) -> float | None:
+    """The λ a job is fine-tuned from under ``train.init: chain``: the next lower λ of the study (None: from scratch)."""
+    if params["train"].get("init", "scratch") != "chain":
+        return None
+    lower = sorted(x for x in map(float, params["lambdas"]) if x < float(lmbda))
+    return lower[-1] if lower else None
+
+
 def ray_registry(params: dict) -> Path:
     return Path("results") / ".ray"
 

@@ -22,8 +22,12 @@ from .io import atomic_write_json
 from .train import JobSpec, finished_summary, spec_from_params
 
 
-def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
-    """Body of one Ray task (module level so Ray pickles it by reference)."""
+def _run_job(spec_dict: dict[str, Any], *after: Any) -> dict[str, Any]:
+    """Body of one Ray task (module level so Ray pickles it by reference).
+
+    ``after`` holds the results of the jobs it is fine-tuned from (passed as object
+    refs, so Ray starts it only once they have finished, and fails it if they fail).
+    """
     import ray
     import torch
 
@@ -54,12 +58,25 @@ def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] |
     for lm in lambdas:
         if not lm > 0:
             raise CsalicError(f"λ must be positive, got {lm}")
-    specs = [spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for v in variants for lm in lambdas]
+    specs: list[JobSpec] = []
+    seen: set[str] = set()
+    for v in variants:
+        for lm in lambdas:
+            chain = [lm]  # under train.init: chain a job needs every lower λ of its variant first
+            while (parent := layout.chain_parent(params, chain[-1])) is not None:
+                chain.append(parent)
+            for x in reversed(chain):
+                spec = spec_from_params(params, v, x, max_steps=max_steps, device="cpu")
+                if spec.out_dir not in seen:
+                    seen.add(spec.out_dir)
+                    specs.append(spec)
     for spec in specs:  # Ray workers do not share the driver's working directory
         spec.out_dir, spec.manifest, spec.image_root = (str(Path(p).resolve()) for p in
                                                         (spec.out_dir, spec.manifest, spec.image_root))
         if spec.task_weights:
             spec.task_weights = str(Path(spec.task_weights).resolve())
+        if spec.init_from:
+            spec.init_from = str(Path(spec.init_from).resolve())
     return specs
 
 
@@ -97,7 +114,14 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
                  + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
             remote = ray.remote(_run_job).options(max_retries=int(ray_cfg.get("max_retries", 2)),
                                                   retry_exceptions=True, **resources)
-            pending = {remote.remote(asdict(spec)): spec for spec in todo}
+            refs: dict[str, Any] = {}  # job folder -> its task, so a fine-tuned job waits for its parent
+            pending = {}
+            for spec in todo:
+                after = [refs[str(Path(spec.init_from).parent)]] if spec.init_from and \
+                    str(Path(spec.init_from).parent) in refs else []
+                ref = remote.remote(asdict(spec), *after)
+                refs[spec.out_dir] = ref
+                pending[ref] = spec
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 ref = ready[0]
@@ -107,6 +131,9 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
                 except Exception as exc:  # RayTaskError wraps the job's own exception
                     cause = getattr(exc, "cause", None) or exc
                     msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+                    parent = str(Path(spec.init_from).parent) if spec.init_from else None
+                    if any(f["out_dir"] == parent for f in failed):
+                        msg = f"not trained: the job it is fine-tuned from ({parent}) failed"
                     failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
                                    "error": msg[:300]})
                     echo(f"FAILED {spec.variant} λ={spec.lmbda:g} after {int(ray_cfg.get('max_retries', 2)) + 1} "

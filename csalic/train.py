@@ -26,7 +26,9 @@ import csv
 import io
 import json
 import math
+import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +66,14 @@ class JobSpec:
     train: dict[str, Any] = field(default_factory=dict)
     study: str = "demo"
     params_hash: str = ""
+    init_from: str | None = None        # final.pt of the job this one is fine-tuned from (train.init: chain)
+    init_job_hash: str | None = None    # that job's hash: a changed parent invalidates this job
 
     def job_params(self) -> dict[str, Any]:
         """The settings that change the result (not paths, device or provenance)."""
         return {"variant": self.variant, "lmbda": self.lmbda, "size": self.size, "seed": self.seed,
-                "task_name": self.task_name, **{f"train.{k}": v for k, v in sorted(self.train.items())}}
+                "task_name": self.task_name, "init": self.init_job_hash,
+                **{f"train.{k}": v for k, v in sorted(self.train.items())}}
 
     def job_hash(self) -> str:
         """Identity of a finished result: every setting, including its length."""
@@ -99,6 +104,12 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
     if not lmbda > 0:
         raise CsalicError(f"λ must be positive, got {lmbda}")
     train = dict(params["train"])
+    parent = layout.chain_parent(params, lmbda)
+    parent_spec = None
+    if parent is not None:  # fine-tuned from the next lower λ, for finetune_steps steps
+        parent_spec = spec_from_params(params, variant, parent, max_steps=max_steps, device=device)
+        if train.get("finetune_steps"):
+            train["max_steps"] = int(train["finetune_steps"])
     if max_steps is not None:
         if max_steps < 1:
             raise CsalicError(f"--max-steps must be at least 1, got {max_steps}")
@@ -118,6 +129,8 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
         train=train,
         study=params["study"],
         params_hash=params_hash(params),
+        init_from=str(Path(parent_spec.out_dir) / "final.pt") if parent_spec else None,
+        init_job_hash=parent_spec.job_hash() if parent_spec else None,
     )
 
 
@@ -225,6 +238,22 @@ def load_task(spec: JobSpec, device: torch.device):
     return load_task_network(spec.task_name, weights=weights, device=device)
 
 
+def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
+    """The finished parent job's weights, checked to be the job this one was planned from."""
+    from .checkpoint import load_codec
+
+    parent_dir = Path(spec.init_from).parent
+    summary = finished_summary(parent_dir)
+    if summary is None:
+        raise CsalicError(f"λ={spec.lmbda:g} is fine-tuned from {parent_dir} (train.init: chain), "
+                          "which has not finished: train it first")
+    if summary.get("job_hash") != spec.init_job_hash:
+        raise CsalicError(f"{parent_dir} was trained with other settings than this study's; "
+                          f"re-run its training before λ={spec.lmbda:g}")
+    model, _ = load_codec(spec.init_from, device, size=spec.size, variant=spec.variant)
+    return model.state_dict()
+
+
 def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
     """Run (or resume, or skip) one job and return its summary."""
     from .data.crops import RandomCropDataset, seed_worker
@@ -273,10 +302,13 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
 
     step, rows, wall_before = 0, [], 0.0
     last = out / "last.pt"
-    if last.is_file():
-        record = read_record(last)
-        if record.get("resume_hash") != spec.resume_hash():
-            raise CsalicError(f"{last} belongs to a job with other settings; remove {out} to start over")
+    record = read_record(last) if last.is_file() else None
+    if record is not None and record.get("resume_hash") != spec.resume_hash():
+        stale = out / "last.stale.pt"  # settings changed: start over, keeping the old resume point aside
+        os.replace(last, stale)
+        print(f"note: {last} was written with other settings; moved to {stale}, starting over", file=sys.stderr)
+        record = None
+    if record is not None:
         model.load_state_dict(record["state_dict"])
         opt.load_state_dict(record["optimizer"])
         aux_opt.load_state_dict(record["aux_optimizer"])
@@ -284,6 +316,8 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
         rows = [dict(r) for r in record.get("metrics", [])]
         wall_before = float(record.get("wall_s", 0.0))
         _set_rng_state(record["rng"])
+    elif spec.init_from:
+        model.load_state_dict(_parent_weights(spec, device))
 
     def save_last() -> None:
         record = codec_record(model, spec.lmbda, {"study": spec.study})

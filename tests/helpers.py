@@ -23,7 +23,7 @@ def micro_params(study: str = "micro", **train) -> dict:
     p["lambdas"] = [0.001, 0.01]
     p["variants"] = ["full", "baseline"]
     p["train"].update(batch_size=2, crop=64, max_steps=6, checkpoint_every=2, log_every=1, workers=0,
-                      feature_weight=0.0)
+                      feature_weight=0.0, init="scratch", finetune_steps=None)
     p["train"].update(train)
     return p
 

@@ -87,3 +87,17 @@ def test_bad_input_is_one_clear_error(bad, match):
     kw.update(bad)
     with pytest.raises(BDError, match=match):
         bd_rate(**kw)
+
+
+def test_a_saturated_anchor_gives_bd_map_but_no_bd_rate():
+    """An anchor at mAP 1.0 at every rate is a flat curve: BD-mAP integrates it, BD-rate cannot invert it."""
+    flat = [1.0, 1.0, 1.0, 1.0]
+    test = [0.5, 0.7, 0.8, 0.9]
+    res = bd_quality_result(RATE, flat, RATE, test, monotonic="pareto", quality_scale=100)
+    assert res.anchor.rate == tuple(RATE) and not res.anchor.dropped
+    assert res.value == pytest.approx(100 * (sum(test) / 4 - 1.0), abs=4.0) and res.value < 0
+    with pytest.raises(BDError, match="1 usable point"):
+        bd_rate_result(RATE, flat, RATE, test, monotonic="pareto")
+    with pytest.raises(BDError, match="falls|not monotonic"):  # a fall in quality is still refused
+        bd_quality(RATE, [1.0, 1.0, 0.9, 1.0], RATE, test)
+    assert pareto_front(RATE, [0.5, 0.5, 0.4, 0.6], ties=True)[2] == [2]

@@ -142,3 +142,65 @@ def test_bad_training_inputs_are_one_line_errors(study, tmp_path):
     proc = _csalic(cwd, "train", "--variant", "full", "--lmbda", 0.01, "--params", tmp_path / "bad.yaml", "--no-track")
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 2 and "train/batch_size" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- train.init: chain
+
+def test_chain_plans_each_lambda_from_the_next_lower_one():
+    from csalic.sweep import plan
+    from csalic.train import spec_from_params
+
+    params = micro_params(init="chain", finetune_steps=3)
+    params["lambdas"] = [0.01, 0.001, 0.004]  # order in the file does not matter: the chain follows λ
+    low, mid, top = (spec_from_params(params, "full", x) for x in (0.001, 0.004, 0.01))
+    assert low.init_from is None and low.train["max_steps"] == 6
+    assert mid.init_from == str(layout.job_dir(params, "full", 0.001) / "final.pt") and mid.train["max_steps"] == 3
+    assert top.init_job_hash == mid.job_hash() and mid.init_job_hash == low.job_hash()
+    # a change at the bottom of the chain invalidates every job above it, and only those
+    params["lambdas"] = [0.01, 0.002, 0.004]
+    assert spec_from_params(params, "full", 0.004).job_hash() != mid.job_hash()
+    assert spec_from_params(params, "full", 0.01).job_hash() != top.job_hash()
+    # asking for the top λ alone plans its missing ancestors first
+    assert [s.lmbda for s in plan(params, ["full"], [0.01])] == [0.002, 0.004, 0.01]
+    scratch = micro_params()
+    assert all(spec_from_params(scratch, "full", x).init_from is None for x in scratch["lambdas"])
+
+
+def test_chained_job_starts_from_its_parent_and_refuses_without_it(study, tmp_path, monkeypatch):
+    from csalic.errors import CsalicError
+    from csalic.train import spec_from_params, train_job
+
+    cwd, params = study
+    params = dict(params, train=dict(params["train"], init="chain", finetune_steps=2, max_steps=2, lr=1e-20))
+    params["lambdas"] = [0.001, 0.01]
+    monkeypatch.chdir(cwd)
+    child = spec_from_params(params, "baseline", 0.01, out_dir=str(tmp_path / "child"))
+    with pytest.raises(CsalicError, match="has not finished"):
+        train_job(child, progress=False)
+    parent = spec_from_params(params, "baseline", 0.001)
+    train_job(parent, progress=False)
+    train_job(child, progress=False)
+    a, b = _weights(Path(parent.out_dir) / "final.pt"), _weights(tmp_path / "child" / "final.pt")
+    moved = [k for k in a if a[k].is_floating_point() and not k.endswith("quantiles")  # (aux_lr moves those)
+             and not torch.allclose(a[k], b[k], atol=1e-6)]
+    assert moved == [] and len(a) > 50  # with a vanishing learning rate the child is its parent's weights
+    # the parent retrained with other settings: the child refuses a parent it was not planned from
+    other = spec_from_params(dict(params, seed=1), "baseline", 0.01, out_dir=str(tmp_path / "child2"))
+    with pytest.raises(CsalicError, match="other settings"):
+        train_job(other, progress=False)
+
+
+def test_a_resume_point_from_other_settings_is_set_aside_not_lost(study, tmp_path, monkeypatch):
+    from csalic.train import spec_from_params, train_job
+
+    cwd, params = study
+    monkeypatch.chdir(cwd)
+    first = spec_from_params(params, "baseline", 0.001, out_dir=str(tmp_path / "job"), max_steps=2)
+    train_job(first, progress=False)
+    (tmp_path / "job" / "summary.json").unlink()  # as if killed before the end
+    before = (tmp_path / "job" / "last.pt").read_bytes()
+    changed = spec_from_params(dict(params, train=dict(params["train"], lr=5e-4)), "baseline", 0.001,
+                               out_dir=str(tmp_path / "job"), max_steps=2)
+    summary = train_job(changed, progress=False)
+    assert summary["job_hash"] == changed.job_hash() and summary["steps"] == 2
+    assert (tmp_path / "job" / "last.stale.pt").read_bytes() == before

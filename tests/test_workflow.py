@@ -24,7 +24,7 @@ def micro_study(path: Path, **train) -> dict:
     for name in ("Snakefile", "dvc.yaml", "workflow", "envs"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
-    params = micro_params(**train)
+    params = micro_params(**({"init": "chain", "finetune_steps": 3} | train))  # the demo's chained λ
     params["task"]["demo_steps"] = 4
     params["anchors"]["points"] = ["none", "hevc-q10", "jpeg-q80"]
     params["complexity"].update(height=64, width=64, latency_runs=1)

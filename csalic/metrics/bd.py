@@ -16,7 +16,10 @@ produced silently from a curve it should not come from:
   rate-accuracy Pareto front -- drops every point that some lower-rate point
   matches or beats in quality (an operator would never choose it) -- and lists
   the dropped points in the result's ``notes``, which tables print as a flag.
-  Both curves get the same rule, and BD-rate and BD-quality use the same points.
+  Both curves get the same rule.  BD-quality integrates quality over log-rate, so
+  there a flat stretch is kept (a task saturated at mAP 1.0 over a range of rates
+  is a real curve); only a point whose quality falls below a lower-rate point's
+  is dropped.  BD-rate inverts the curve and needs quality strictly rising.
 * **Overlap.**  The integral runs over the overlap of the two curves' ranges
   (quality range for BD-rate, log-rate range for BD-quality), the package's rule.
   No overlap raises :class:`BDError`; an overlap below ``min_overlap`` (share of
@@ -67,8 +70,10 @@ class BDResult:
         return bool(self.notes)
 
 
-def pareto_front(rate: Sequence[float], quality: Sequence[float]) -> tuple[list[float], list[float], list[int]]:
-    """Sort by rate; keep each point only if its quality beats every lower-rate point's.
+def pareto_front(rate: Sequence[float], quality: Sequence[float],
+                 ties: bool = False) -> tuple[list[float], list[float], list[int]]:
+    """Sort by rate; keep each point only if its quality beats (``ties``: at least equals)
+    every lower-rate point's.
 
     Returns (rates, qualities, indices of the dropped input points).
     """
@@ -76,7 +81,8 @@ def pareto_front(rate: Sequence[float], quality: Sequence[float]) -> tuple[list[
     keep_r, keep_q, dropped = [], [], []
     best = -math.inf
     for i in order:
-        if quality[i] > best and (not keep_r or rate[i] > keep_r[-1]):
+        better = quality[i] >= best if ties else quality[i] > best
+        if better and (not keep_r or rate[i] > keep_r[-1]):
             keep_r.append(float(rate[i]))
             keep_q.append(float(quality[i]))
             best = quality[i]
@@ -85,7 +91,8 @@ def pareto_front(rate: Sequence[float], quality: Sequence[float]) -> tuple[list[
     return keep_r, keep_q, sorted(dropped)
 
 
-def _curve(rate: Sequence[float], quality: Sequence[float], who: str, method: str, monotonic: str) -> Curve:
+def _curve(rate: Sequence[float], quality: Sequence[float], who: str, method: str, monotonic: str,
+           ties: bool = False) -> Curve:
     r = [float(v) for v in rate]
     q = [float(v) for v in quality]
     if len(r) != len(q):
@@ -98,7 +105,7 @@ def _curve(rate: Sequence[float], quality: Sequence[float], who: str, method: st
         raise BDError(f"monotonic must be one of {', '.join(MONOTONIC_RULES)}, got {monotonic!r}")
     dropped: list[tuple[float, float]] = []
     if monotonic == "pareto":
-        kr, kq, idx = pareto_front(r, q)
+        kr, kq, idx = pareto_front(r, q, ties)
         dropped = [(r[i], q[i]) for i in idx]
         r, q = kr, kq
     else:
@@ -107,7 +114,7 @@ def _curve(rate: Sequence[float], quality: Sequence[float], who: str, method: st
         for a in range(1, len(r)):
             if r[a] <= r[a - 1]:
                 raise BDError(f"{who} curve has two points at rate {r[a]:.6g}: BD needs distinct rates")
-            if q[a] <= q[a - 1]:
+            if q[a] < q[a - 1] or (q[a] == q[a - 1] and not ties):
                 raise BDError(
                     f"{who} curve is not monotonic: quality {q[a]:.6g} at rate {r[a]:.6g} does not rise above "
                     f"{q[a - 1]:.6g} at rate {r[a - 1]:.6g} (use monotonic='pareto' to drop dominated points)")
@@ -130,8 +137,9 @@ def _bd(kind: str, anchor_rate, anchor_quality, test_rate, test_quality, method:
 
     if method not in METHODS:
         raise BDError(f"unknown BD interpolation {method!r}; choose one of {', '.join(METHODS)}")
-    a = _curve(anchor_rate, [v * quality_scale for v in anchor_quality], "anchor", method, monotonic)
-    t = _curve(test_rate, [v * quality_scale for v in test_quality], "test", method, monotonic)
+    ties = kind == "quality"
+    a = _curve(anchor_rate, [v * quality_scale for v in anchor_quality], "anchor", method, monotonic, ties)
+    t = _curve(test_rate, [v * quality_scale for v in test_quality], "test", method, monotonic, ties)
     if kind == "rate":
         lo, hi, share = _overlap(a.quality, t.quality)
         domain = f"quality ranges [{min(a.quality):.4g}, {max(a.quality):.4g}] and [{min(t.quality):.4g}, " \

@@ -25,3 +25,8 @@ wildcard_constraints:
 def job_files(variant="{variant}", lmbda="{lmbda}"):
     d = f"{ROOT}/train/{variant}/lambda_{lmbda}"
     return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]
+
+
+def chain_parent_files(wildcards):
+    parent = layout.chain_parent(config, float(wildcards.lmbda))
+    return [] if parent is None else job_files(wildcards.variant, layout.lambda_tag(parent))
