@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("csalic: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, file too large, permission denied: the system's reason, on one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"csalic: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

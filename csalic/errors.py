@@ -16,3 +16,11 @@ class BitstreamError(CsalicError):
 
 class CheckpointError(CsalicError):
     """A checkpoint that cannot be loaded for the requested use."""
+
+
+class UnreadableImageError(CsalicError):
+    """An image file that cannot be decoded (truncated, empty, not an image, too large).
+
+    Commands that code one image stop on it; dataset-wide steps (evaluation,
+    training crops) skip the image with a named warning and count it.
+    """

@@ -20,6 +20,7 @@ joins several settings into one curve).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import platform
 import time
@@ -32,13 +33,14 @@ from PIL import Image
 
 from . import __version__
 from .anchors import LABELS, ImageCodec, Uncompressed, get_anchor
-from .errors import CsalicError
+from .errors import CsalicError, UnreadableImageError
 from .io import atomic_write_json, read_json_object
 from .provenance import git_commit
 
 SUMMARY_FORMAT = "csalic.eval-summary"
 SUMMARY_VERSION = 1
 RATE_NOTE = "file bytes x 8 / original pixels (real bitstreams, never estimated bits)"
+log = logging.getLogger(__name__)
 CODEC_NAMES = ("csalic", "vvc", "hevc", "jpeg", "webp", "avif", "none")
 
 
@@ -178,9 +180,15 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
         raise CsalicError(f"dataset {dataset_name} has no images to evaluate")
     records: list[dict[str, Any]] = []
     detections: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
     desc = f"{dataset_name} {codec.name} {codec.setting}"
     for im in tqdm(images, desc=desc, unit="img", disable=not progress):
-        original = load_as_annotated(im.path, im.width, im.height)
+        try:
+            original = load_as_annotated(im.path, im.width, im.height)
+        except UnreadableImageError as exc:  # the same images are skipped for every method: curves stay comparable
+            skipped.append({"file_name": im.path.name, "reason": str(exc)})
+            log.warning("skipped %s: %s", im.path.name, exc)
+            continue
         t0 = time.perf_counter()
         data = codec.encode(original)
         t1 = time.perf_counter()
@@ -200,11 +208,18 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
             "psnr_rgb": psnr_rgb(original, decoded), "psnr_y": psnr_y(original, decoded),
             "encode_s": t1 - t0, "decode_s": t2 - t1, "predictions": len(dets),
         })
+    if not records:
+        raise CsalicError(f"dataset {dataset_name}: none of its {len(images)} image(s) could be read "
+                          f"(first: {skipped[0]['reason']})")
+    if skipped:
+        log.warning("%s: skipped %d unreadable image(s) of %d: %s", dataset_name, len(skipped), len(images),
+                    ", ".join(s["file_name"] for s in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     ids = [r["image_id"] for r in records]
     segm = True if getattr(task_net, "kind", None) == "segmentation" else None  # None: decide from the masks
     maps = map50_all(dataset.coco(), detections, ids, segmentation=segm)
     summary = summarize(records, maps, codec=codec, dataset=dataset, dataset_name=dataset_name,
                         task_net=task_net, params_hash=params_hash, extra_provenance=extra_provenance)
+    summary["skipped_images"] = skipped
     return EvalResult(records, detections, summary)
 
 

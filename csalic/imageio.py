@@ -15,15 +15,20 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import CsalicError
+from .errors import CsalicError, UnreadableImageError
 from .io import atomic_path
 
 DEFAULT_MAX_PIXELS = 1 << 26
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
+    """The one conversion to 8-bit RGB used by compression, evaluation and training."""
     img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode == "F":  # float images: [0, 1] if they fit, else taken as 0..255
+        arr = np.asarray(img, dtype=np.float64)
+        arr = arr * 255.0 if arr.size and float(arr.max()) <= 1.0 else arr
+        img = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
@@ -43,14 +48,14 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as img:
                 if img.width * img.height > max_pixels:
-                    raise CsalicError(f"image {p} is {img.width}x{img.height}, above the {max_pixels}-pixel limit")
+                    raise UnreadableImageError(f"image {p} is {img.width}x{img.height}, above the {max_pixels}-pixel limit")
                 img.load()
                 return to_rgb(img)
     except CsalicError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as exc:
-        raise CsalicError(f"cannot read image {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise UnreadableImageError(f"cannot read image {p}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

@@ -176,13 +176,19 @@ def test_odd_modes_become_rgb(tmp_path):
     pal.info["transparency"] = 0
     sixteen = Image.fromarray(np.full((40, 40), 65535, dtype=np.uint16))
     imgs = {"L": rgb.convert("L"), "LA": rgb.convert("LA"), "RGBA": rgb.convert("RGBA"), "P": pal,
-            "CMYK": rgb.convert("CMYK"), "1": rgb.convert("1"), "I16": sixteen}
+            "CMYK": rgb.convert("CMYK"), "1": rgb.convert("1"), "I16": sixteen,
+            "F": rgb.convert("F")}
     for name, im in imgs.items():
         a = to_rgb_float(im)
         assert a.shape == (40, 40, 3) and a.dtype == np.float32, name
         assert 0.0 <= a.min() and a.max() <= 1.0, name
     assert np.allclose(to_rgb_float(sixteen), 1.0)
-    assert np.allclose(to_rgb_float(Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))), 32768 / 65535)
+    assert np.allclose(to_rgb_float(Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))), 32768 / 65535,
+                       atol=1 / 255)  # scaled from the 16-bit range, then 8-bit like every codec input
+    # alpha is composited on white, as `csalic compress` and the evaluation do
+    clear = Image.new("RGBA", (4, 4), (10, 20, 30, 0))
+    assert np.allclose(to_rgb_float(clear), 1.0)
+    assert np.allclose(to_rgb_float(Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32), "F")), 128 / 255)
     sixteen.save(tmp_path / "d.png")
     x = RandomCropDataset([ManifestRow("d.png", 40, 40)], tmp_path, crop=32)[0]
     assert x.shape == (3, 32, 32) and torch.allclose(x, torch.ones_like(x))

@@ -13,6 +13,7 @@ sides > 256) padding never happens on the paper's data; it only guards odd input
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -23,11 +24,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import CsalicError
+from ..errors import CsalicError, UnreadableImageError
+from ..imageio import to_rgb
 from .coco import ManifestRow, read_manifest
 
-_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
-
+log = logging.getLogger(__name__)
 
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Open with EXIF orientation applied: the codec must see the picture the annotator saw."""
@@ -38,32 +39,13 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except FileNotFoundError:
         raise CsalicError(f"training image {path} is missing: re-run `csalic filter-coco` to rebuild the manifest") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise CsalicError(f"cannot decode training image {path} ({exc}): remove it or re-run `csalic filter-coco`") from None
+        raise UnreadableImageError(f"cannot decode training image {path} ({exc})") from None
 
 
 def to_rgb_float(img: Image.Image) -> np.ndarray:
-    """Any PIL mode -> float32 HxWx3 in [0, 1].
-
-    16-bit greyscale is scaled by 65535 (PIL's ``convert('RGB')`` would clip it
-    to white); alpha is dropped rather than composited because the codec codes
-    colour planes only; palette/CMYK/greyscale go through PIL's own conversion.
-    """
-    mode = img.mode
-    if mode in _SIXTEEN_BIT:
-        a = np.asarray(img).astype(np.float32) / 65535.0
-        a = np.clip(a, 0.0, 1.0)
-        return np.repeat(a[..., None], 3, axis=2)
-    if mode == "F":
-        a = np.asarray(img, dtype=np.float32)
-        if a.size and float(a.max()) > 1.0:
-            a = a / 255.0
-        a = np.clip(a, 0.0, 1.0)
-        return np.repeat(a[..., None], 3, axis=2)
-    if (mode == "P" and "transparency" in img.info) or mode == "PA":
-        img = img.convert("RGBA")
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return np.asarray(img, dtype=np.float32) / 255.0
+    """Any PIL mode -> float32 HxWx3 in [0, 1], by the same conversion as ``csalic compress`` and the
+    evaluation (:func:`csalic.imageio.to_rgb`), so the codec trains on the pixels it will be given."""
+    return np.asarray(to_rgb(img), dtype=np.float32) / 255.0
 
 
 class RandomCropDataset(Dataset):
@@ -90,6 +72,7 @@ class RandomCropDataset(Dataset):
         self.crop = int(crop)
         self.seed = int(seed)
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self.skipped: set[str] = set()  # undecodable images met so far (in this process)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -111,8 +94,23 @@ class RandomCropDataset(Dataset):
         y = int(rng.integers(0, max(height - self.crop, 0) + 1))
         return x, y
 
+    def _readable(self, index: int) -> tuple[int, Image.Image]:
+        """The image at ``index``, or, if it cannot be decoded, the next one that can (named in a warning).
+
+        The substitute depends only on the index, so batches stay reproducible on resume.
+        """
+        for k in range(len(self.paths)):
+            i = (index + k) % len(self.paths)
+            try:
+                return i, load_image(self.paths[i])
+            except UnreadableImageError as exc:
+                if self.paths[i] not in self.skipped:
+                    self.skipped.add(self.paths[i])
+                    log.warning("%s; skipped (%d unreadable training image(s) so far)", exc, len(self.skipped))
+        raise CsalicError(f"none of the {len(self.paths)} training images can be decoded")
+
     def __getitem__(self, index: int) -> torch.Tensor:
-        img = load_image(self.paths[index])
+        index, img = self._readable(index)
         w, h = img.size
         x, y = self.crop_origin(index, w, h)
         img = img.crop((x, y, x + min(self.crop, w), y + min(self.crop, h)))
