@@ -42,7 +42,29 @@ def codec_record(model: CSALIC, lmbda: float | None = None, meta: dict | None = 
 def save_record(path: str | Path, record: dict[str, Any]) -> None:
     """Write atomically: a killed job leaves the previous checkpoint, never half a new one."""
     with atomic_path(path) as tmp:
-        torch.save(record, tmp)
+        with open(tmp, "wb") as raw:
+            fh = _WriteErrors(raw)
+            try:
+                torch.save(record, fh)
+            except RuntimeError as exc:  # torch's zip writer hides the failed write (disk full) behind its own error
+                raise fh.error or OSError(f"writing the checkpoint failed ({str(exc).splitlines()[0][:200]})") from exc
+
+
+class _WriteErrors:
+    """A file wrapper that keeps the OSError of a failed write, so the user sees the system's reason."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
 
 
 def save_codec(path: str | Path, model: CSALIC, lmbda: float | None = None, meta: dict | None = None,

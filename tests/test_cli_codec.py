@@ -133,3 +133,47 @@ def test_console_script_runs_without_traceback(workdir):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("csalic: error:")
+
+
+def test_two_hundred_corrupted_files_each_give_one_line_and_exit_2(workdir, capsys):
+    """Bit flips, truncations, appended bytes and forged header sizes (with the checksum fixed by the
+    forger) through `csalic decompress`: one error line each, no traceback, fast, nothing written."""
+    import time
+    import zlib as _zlib
+
+    src, csa = workdir / "in put.png", workdir / "fuzz-src.csa"
+    assert run_cli("compress", src, "-c", workdir / "full.pt", "-o", csa) == 0
+    good = csa.read_bytes()
+    capsys.readouterr()
+    rng = np.random.default_rng(2024)
+
+    def reseal(body: bytes) -> bytes:
+        return body + struct.pack(">I", _zlib.crc32(body) & 0xFFFFFFFF)
+
+    cases = []
+    for i in range(200):
+        kind = i % 4
+        data = bytearray(good)
+        if kind == 0:
+            pos = int(rng.integers(0, len(data)))
+            data[pos] ^= 1 << int(rng.integers(0, 8))
+        elif kind == 1:
+            del data[int(rng.integers(0, len(data))):]
+        elif kind == 2:
+            data += rng.integers(0, 256, int(rng.integers(1, 64)), dtype=np.uint8).tobytes()
+        else:  # forged height/width (bytes 13..20) with a valid checksum
+            body = bytearray(good[:-4])
+            body[13:21] = struct.pack(">II", *(int(v) for v in rng.choice([0, 1 << 16, 1 << 20, 0xFFFFFFFF], 2)))
+            data = bytearray(reseal(bytes(body)))
+        cases.append(bytes(data))
+    out = workdir / "fuzz.png"
+    for i, data in enumerate(cases):
+        bad = workdir / "fuzz.csa"
+        bad.write_bytes(data)
+        t = time.perf_counter()
+        code = run_cli("decompress", bad, "-c", workdir / "full.pt", "-o", out)
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (i, err)
+        assert len(err.splitlines()) == 1 and err.startswith("csalic: error:") and "Traceback" not in err, (i, err)
+        assert time.perf_counter() - t < 3.0, i
+        assert not out.exists(), i

@@ -1,15 +1,20 @@
 """The whole DAG through real Snakemake and real DVC on a micro study, and the two DAGs kept in step."""
 
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from csalic import layout
 from helpers import REPO, micro_params, write_params
 
 BIN = Path(sys.executable).parent
@@ -104,11 +109,40 @@ def test_lint(tmp_path):
     assert "Congratulations" in out.stdout + out.stderr or "no issues" in (out.stdout + out.stderr).lower()
 
 
+def kill_when(cmd, cwd, ready, timeout=900):
+    """Start ``cmd`` in its own process group and SIGKILL the whole group once ``ready()`` holds."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + timeout
+    while not ready() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def assert_outputs_complete(root: Path):
+    """Every result file that exists is whole: JSON parses, checkpoints load, no temporary files."""
+    for p in root.rglob("*"):
+        if p.is_file():
+            assert not (p.name.startswith(".") and p.name.endswith(".tmp")), f"temporary file left: {p}"
+            if p.suffix == ".json":
+                json.loads(p.read_text())
+            elif p.suffix == ".pt":
+                torch.load(p, weights_only=True)
+
+
 @pytest.mark.slow
 def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     params = micro_study(tmp_path)
+    # killed mid-run (all its processes at once), once one codec has finished training
+    first_job = tmp_path / layout.job_dir(params, "full", 0.001) / "summary.json"
+    kill_when([str(BIN / "snakemake"), "--cores", "2"], tmp_path, first_job.is_file)
+    assert_outputs_complete(tmp_path / "results")
+    kept = first_job.stat().st_mtime_ns
     first = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path, timeout=1500)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert first_job.stat().st_mtime_ns == kept  # the finished job was not run again
     for n in (1, 2, 3):
         for ext in ("md", "tex", "csv"):
             assert (tmp_path / "results" / "tables" / f"table{n}.{ext}").stat().st_size > 0
@@ -136,13 +170,18 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
 
 @pytest.mark.slow
 def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
-    micro_study(tmp_path)
+    params = micro_study(tmp_path)
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
         assert run(cmd, tmp_path).returncode == 0
+    # killed mid-run once a codec has written a checkpoint, then run again to the end
+    ckpt = tmp_path / layout.job_dir(params, "full", 0.001) / "last.pt"
+    kill_when([str(BIN / "dvc"), "repro"], tmp_path, ckpt.is_file)
+    assert_outputs_complete(tmp_path / "results")
     first = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (tmp_path / "results" / "tables" / "table2.md").is_file()
+    assert_outputs_complete(tmp_path / "results")
     again = run([str(BIN / "dvc"), "repro"], tmp_path)
     assert again.returncode == 0
     ran = re.findall(r"Running stage '([^']+)'", again.stdout)

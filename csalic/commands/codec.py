@@ -53,6 +53,7 @@ def _decompress(args: argparse.Namespace) -> int:
     from ..codec import decode_payload
     from ..imageio import save_png
 
+    bitstream.read_file(args.bitstream, max_pixels=args.max_pixels)  # a damaged file fails before any weights load
     model, _ = load_codec(args.checkpoint, args.device)
     payload = bitstream.read_file(
         args.bitstream,
