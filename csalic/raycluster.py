@@ -7,7 +7,12 @@ sweeps started meanwhile (Snakemake running several training rules in parallel)
 join the same instance instead of starting their own.  Each sweep holds a shared
 lock on a file of its own while it runs; the keeper shuts Ray down once no such
 lock has been held for ``idle_s`` seconds, so a killed workflow leaves nothing
-running for long.  The dashboard is off, and Ray's ports bind to 127.0.0.1.
+running for long.
+
+Exposure: the dashboard UI is off (Ray's dashboard process listens on 127.0.0.1
+only).  Ray's own ports listen on the machine's address, as Ray always does (it
+maps localhost to that address), so the instance runs with Ray's token
+authentication: a client without the token Ray keeps in ``~/.ray`` cannot join.
 """
 
 from __future__ import annotations

@@ -123,3 +123,35 @@ def test_a_chain_trains_in_order_and_a_failed_parent_stops_only_its_children(tmp
     assert set(jobs) == {("baseline", 0.001), ("baseline", 0.01)}
     assert jobs[("baseline", 0.01)]["worker"]["start"] >= jobs[("baseline", 0.001)]["worker"]["end"]
     assert jobs[("baseline", 0.01)]["summary"]["job_params"]["init"] == jobs[("baseline", 0.001)]["summary"]["job_hash"]
+
+
+def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):
+    """Ray's ports listen on the machine's address (Ray maps localhost to it), so the shared local
+    instance runs with Ray's token authentication: a client without the token cannot join."""
+    registry = tmp_path / "results" / ".ray"
+    probe = ("import ray, sys\n"
+             "try:\n    ray.init(address=sys.argv[1], logging_level='ERROR')\n"
+             "    ray.get(ray.remote(lambda: 1).remote(), timeout=30)\n    print('JOINED')\n"
+             "except Exception as e:\n    print('REFUSED', type(e).__name__)\n")
+    keeper = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time\nfrom csalic.raycluster import connect\n"
+                               f"with connect(registry={str(registry)!r}, num_cpus=1) as a:\n"
+                               "    print(a, flush=True); time.sleep(60)\n"],
+                              stdout=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items()
+                                                                      if k != "RAY_ADDRESS"})
+    try:
+        address = keeper.stdout.readline().strip()
+        assert address, "the local instance did not start"
+        stranger = dict(os.environ, HOME=str(tmp_path / "stranger"), RAY_AUTH_MODE="disabled")
+        stranger.pop("RAY_ADDRESS", None)
+        (tmp_path / "stranger").mkdir()
+        out = subprocess.run([sys.executable, "-c", probe, address], env=stranger, capture_output=True,
+                             text=True, timeout=120)
+        assert "REFUSED" in out.stdout and "JOINED" not in out.stdout, out.stdout + out.stderr[-2000:]
+        member = subprocess.run([sys.executable, "-c", "from csalic.raycluster import prepare_auth\n"
+                                 "prepare_auth()\n" + probe, address], capture_output=True, text=True,
+                                timeout=120, env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+        assert "JOINED" in member.stdout, member.stdout + member.stderr[-2000:]
+    finally:
+        keeper.kill()
+        keeper.wait()

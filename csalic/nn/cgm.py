@@ -40,7 +40,10 @@ class LumaGuidedDeformConv(nn.Module):
 
     def forward(self, chroma: Tensor, luma: Tensor) -> Tensor:
         offsets = self.offsets(luma)
-        return self.conv(self.act(self.deform(chroma, offsets.to(chroma.dtype))))
+        # float32 under autocast: torchvision's CPU kernel has no bf16, and sampling positions need the precision
+        with torch.autocast(chroma.device.type, enabled=False):
+            aligned = self.deform(chroma.float(), offsets.float())
+        return self.conv(self.act(aligned))
 
 
 class CGM(nn.Module):
