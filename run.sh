@@ -23,7 +23,12 @@ export PATH="$PWD/$VENV/bin:$PATH"
 cmd="${1:-}"
 shift || true
 case "$cmd" in
-    demo) exec "$VENV/bin/snakemake" --cores all "$@" ;;
+    demo)
+        # a killed run leaves Snakemake's lock behind; with no snakemake running here, it is stale
+        if [ -d .snakemake/locks ] && ! pgrep -f "$VENV/bin/snakemake" >/dev/null; then
+            "$VENV/bin/snakemake" --unlock >/dev/null 2>&1 || true
+        fi
+        exec "$VENV/bin/snakemake" --cores all "$@" ;;
     test) exec "$VENV/bin/python" -m pytest "$@" ;;
     *) echo "usage: ./run.sh demo|test [args...]" >&2; exit 2 ;;
 esac

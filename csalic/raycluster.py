@@ -101,13 +101,17 @@ def _start_keeper(registry: Path, num_cpus: int | None, num_gpus: int | None, id
     raise CsalicError(f"a local Ray instance did not start within 120 s (see {registry / 'keeper.log'})")
 
 
-def prepare_auth() -> None:
-    """Use Ray's token authentication whenever a token exists (Ray creates one for local clusters).
+def prepare_auth(address: str | None = None) -> None:
+    """Set Ray's authentication mode before ``import ray``: Ray reads it once, at import.
 
-    A driver that joins by explicit address only sends the token when the mode is
-    set, so the keeper and every client set it the same way, before importing ray.
+    The local instance always runs in token mode (the keeper sets it), so a client
+    joining it must too, even on a first run when Ray has not yet written
+    ``~/.ray/auth_token`` (the keeper writes it before it records its address).
+    A client joining a cluster by address sends the token when one exists.
     """
-    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if not (address or os.environ.get("RAY_ADDRESS")) or (Path.home() / ".ray" / "auth_token").is_file():
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
@@ -115,7 +119,7 @@ def prepare_auth() -> None:
 def connect(address: str | None = None, registry: str | Path = "results/.ray", num_cpus: int | None = None,
             num_gpus: int | None = None, idle_s: float = DEFAULT_IDLE_S) -> Iterator[str]:
     """Join ``address`` / ``RAY_ADDRESS``, else the machine's shared local instance; yields the address."""
-    prepare_auth()
+    prepare_auth(address)
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")

@@ -85,7 +85,8 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
     """Run ``specs`` on Ray; returns {"jobs": [...], "failed": [...]} and writes it to ``report_path``."""
     from .raycluster import connect, prepare_auth
 
-    prepare_auth()
+    address = address or params.get("ray", {}).get("address")
+    prepare_auth(address)
     import ray
 
     if track:
@@ -104,7 +105,7 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
             todo.append(spec)
     ray_cfg = params.get("ray", {})
     if todo:
-        with connect(address or ray_cfg.get("address"), layout.ray_registry(params)) as addr:
+        with connect(address, layout.ray_registry(params)) as addr:
             gpus = ray.cluster_resources().get("GPU", 0)
             if gpus > 0:
                 resources = {"num_gpus": ray_cfg.get("gpus_per_task", 1), "num_cpus": ray_cfg.get("cpus_per_task", 1)}

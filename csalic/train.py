@@ -378,6 +378,9 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
             if step >= total or step % steps_per_epoch == 0:
                 break
     bar.close()
+    # a resume point at the last step skips the loop: the curve must still be (re)written, e.g. when
+    # Snakemake re-ran a job killed between its last checkpoint and its summary and removed the outputs
+    atomic_write_text(out / "metrics.csv", _metrics_text(rows))
     wall = wall_before + time.perf_counter() - t_start
     model.eval()
     final = rows[-1] if rows else {}

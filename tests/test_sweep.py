@@ -155,3 +155,17 @@ def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):
     finally:
         keeper.kill()
         keeper.wait()
+
+
+def test_a_first_sweep_on_a_fresh_machine_joins_the_instance_it_starts(tmp_path):
+    """No ~/.ray/auth_token yet: the keeper's instance creates one, and the sweep that started it
+    must join in token mode too (it used to be refused, failing the very first demo run)."""
+    _study(tmp_path, max_steps=2)
+    home = tmp_path / "fresh-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    env["HOME"] = str(home)
+    proc = _sweep(tmp_path, "--no-track", "--variants", "baseline", "--lambdas", "0.001", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert (home / ".ray" / "auth_token").is_file()
+    assert (tmp_path / "results" / "micro" / "train" / "baseline" / "lambda_0.001" / "final.pt").is_file()

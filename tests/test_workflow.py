@@ -26,7 +26,7 @@ if not ENV["RAY_AUTH_MODE"]:
 
 def micro_study(path: Path, **train) -> dict:
     """A checkout-like folder with the workflow files and a micro params.yaml."""
-    for name in ("Snakefile", "dvc.yaml", "workflow", "envs"):
+    for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     params = micro_params(**({"init": "chain", "finetune_steps": 3} | train))  # the demo's chained λ
@@ -140,6 +140,8 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     kill_when([str(BIN / "snakemake"), "--cores", "2"], tmp_path, first_job.is_file)
     assert_outputs_complete(tmp_path / "results")
     kept = first_job.stat().st_mtime_ns
+    # Snakemake keeps its lock after a kill and says to unlock (./run.sh demo does it when no snakemake runs)
+    assert run([str(BIN / "snakemake"), "--unlock"], tmp_path).returncode == 0
     first = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path, timeout=1500)
     assert first.returncode == 0, first.stderr[-3000:]
     assert first_job.stat().st_mtime_ns == kept  # the finished job was not run again
