@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -115,6 +116,31 @@ def prepare_auth(address: str | None = None) -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
+def ensure_token() -> None:
+    """Create Ray's token file once, atomically, before a local instance starts.
+
+    Ray writes ``~/.ray/auth_token`` itself when it is missing, but two instances
+    starting at once on a fresh machine would each write their own and one of
+    them would then refuse its own clients.  Linking a finished file into place
+    lets exactly one token win.
+    """
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another instance's token won: use it
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def connect(address: str | None = None, registry: str | Path = "results/.ray", num_cpus: int | None = None,
             num_gpus: int | None = None, idle_s: float = DEFAULT_IDLE_S) -> Iterator[str]:
@@ -151,7 +177,9 @@ def connect(address: str | None = None, registry: str | Path = "results/.ray", n
 
 def keep(registry: Path, num_cpus: int | None, num_gpus: int | None, idle_s: float) -> int:
     """The keeper: own a local Ray instance until no client has held a lock for ``idle_s``."""
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # clients join with the token Ray writes
+    os.environ.setdefault("RAY_AUTH_MODE", "token")  # clients join with the token in ~/.ray
+    if os.environ["RAY_AUTH_MODE"] == "token":
+        ensure_token()
     import ray
 
     if num_gpus is None:
@@ -161,7 +189,9 @@ def keep(registry: Path, num_cpus: int | None, num_gpus: int | None, idle_s: flo
             num_gpus = torch.cuda.device_count()
         except Exception:  # torch missing or broken CUDA: a CPU-only instance still works
             num_gpus = 0
-    ctx = ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, logging_level="WARNING")
+    # "local": a new instance, never one that `ray start` left recorded in /tmp/ray
+    ctx = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                   logging_level="WARNING")
     atomic_write_json(registry / "address.json", {"address": ctx.address_info["gcs_address"], "pid": os.getpid()})
     idle_since: float | None = None
     while True:

@@ -166,7 +166,7 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def check_store(uri: str, timeout_s: float = 10) -> None:
+def check_store(uri: str, timeout_s: float = 60) -> None:
     """Fail in one line, before hours of training, when results could not be logged at the end."""
     db = _sqlite_path(uri)
     if db is not None:
@@ -194,11 +194,11 @@ def check_store(uri: str, timeout_s: float = 10) -> None:
             raise CsalicError(f"tracking server {uri} is unreachable ({reason}); start it, or set tracking.uri "
                               f"to sqlite:///mlflow.db") from None
 
-    fresh = db is not None and not db.exists()
-
     def probe_store():
-        # Creating the tables races with a driver creating them too: take the drivers' lock for that.
-        with _store_lock(uri, wait_s=timeout_s) if fresh else contextlib.nullcontext():
+        # The first client of a sqlite file creates MLflow's tables, which takes seconds; a second
+        # one arriving meanwhile (parallel training rules) would create them again and fail, and
+        # the file exists from the first moment: every probe takes the drivers' lock (no-op for a server).
+        with _store_lock(uri, wait_s=timeout_s):
             return _client(uri).search_experiments(max_results=1)
 
     done, _, error = _with_timeout(probe_store, timeout_s)

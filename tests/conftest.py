@@ -1,10 +1,19 @@
 import os
 
-import pytest
-import torch
+# The suite runs on pytest-xdist workers (pyproject's addopts), one per core on a 2-core machine:
+# each worker and the commands it starts use one thread, so the cores are not oversubscribed.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# Two cores: keep torch from oversubscribing them when tests spawn subprocesses.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(items):
+    """Start the slow end-to-end tests first, so that no long test is left running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -55,12 +55,16 @@ def test_a_checkpoint_write_that_fails_keeps_the_previous_checkpoint(study):
     assert (job / "final.pt").is_file() and (job / "summary.json").is_file()
 
 
-def _ray_worker_running(name: str = "ray::_run_job") -> int | None:
-    """pid of a Ray worker process executing a training task (Ray names the process after the task)."""
+def _ray_worker_running(root: Path, name: str = "ray::_run_job") -> int | None:
+    """pid of a Ray worker executing a training task of the instance started under ``root``.
+
+    Ray names the process after the task; its working directory is the one the instance was
+    started from, so workers of other tests' instances running at the same time are left alone."""
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").startswith(name):
+                if (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").startswith(name) \
+                        and Path(os.readlink(d / "cwd")).is_relative_to(root):
                     return int(d.name)
             except OSError:
                 continue
@@ -96,7 +100,7 @@ def test_a_killed_ray_worker_is_retried_and_resumes_to_the_same_weights(tmp_path
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and sweep.poll() is None:
         time.sleep(0.05)
-    pid = _ray_worker_running()
+    pid = _ray_worker_running(tmp_path / "killed")
     assert pid is not None and sweep.poll() is None
     os.kill(pid, signal.SIGKILL)
     out, err = sweep.communicate(timeout=600)

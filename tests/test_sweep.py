@@ -34,15 +34,30 @@ def _sweep(cwd, *args, env=None, timeout=600):
 
 @pytest.fixture
 def gpu_cluster(tmp_path):
-    """`ray start --head --num-gpus 4`: Ray accepts a declared GPU count on a CPU machine."""
+    """`ray start --head --num-gpus 4`: Ray accepts a declared GPU count on a CPU machine.
+
+    ``--block`` keeps the command running; stopping it stops this cluster alone (``ray stop``
+    would stop every Ray instance on the machine, other tests' included)."""
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    out = subprocess.run([RAY, "start", "--head", "--num-gpus", "4", "--num-cpus", "4", "--port", "0",
-                          "--include-dashboard", "false", "--disable-usage-stats"],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    address = re.search(r"--address='([^']+)'", out.stdout + out.stderr).group(1)
-    yield dict(env, RAY_ADDRESS=address)
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
+    log = tmp_path / "ray-start.log"
+    with open(log, "wb") as fh:
+        head = subprocess.Popen([RAY, "start", "--head", "--block", "--num-gpus", "4", "--num-cpus", "4",
+                                 "--port", "0", "--include-dashboard", "false", "--disable-usage-stats"],
+                                stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline, found = time.time() + 120, None
+        while found is None and head.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+            found = re.search(r"--address='([^']+)'", log.read_text(errors="replace"))
+        assert found, log.read_text(errors="replace")[-2000:]
+        yield dict(env, RAY_ADDRESS=found.group(1))
+    finally:
+        head.terminate()
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, 9)
+            head.wait()
 
 
 def test_four_jobs_run_at_once_each_on_its_own_gpu(tmp_path, gpu_cluster):
@@ -157,15 +172,17 @@ def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):
         keeper.wait()
 
 
-def test_a_first_sweep_on_a_fresh_machine_joins_the_instance_it_starts(tmp_path):
+def test_a_first_sweep_on_a_fresh_machine_starts_and_joins_its_own_instance(tmp_path, gpu_cluster):
     """No ~/.ray/auth_token yet: the keeper's instance creates one, and the sweep that started it
-    must join in token mode too (it used to be refused, failing the very first demo run)."""
+    joins in token mode too (it used to be refused, failing the very first demo run).  A cluster
+    that `ray start` left running on the machine is not joined without RAY_ADDRESS."""
     _study(tmp_path, max_steps=2)
     home = tmp_path / "fresh-home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    env = {k: v for k, v in gpu_cluster.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     env["HOME"] = str(home)
     proc = _sweep(tmp_path, "--no-track", "--variants", "baseline", "--lambdas", "0.001", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    assert (home / ".ray" / "auth_token").is_file()
+    assert "each asking for 1 CPU" in proc.stdout  # the local instance: the running one declares GPUs
+    assert (home / ".ray" / "auth_token").stat().st_mode & 0o077 == 0  # the token is private
     assert (tmp_path / "results" / "micro" / "train" / "baseline" / "lambda_0.001" / "final.pt").is_file()

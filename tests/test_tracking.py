@@ -295,3 +295,15 @@ def test_check_store_locked_database(tmp_path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_check_store_from_several_processes_on_a_fresh_database(tmp_path):
+    """Parallel training rules each check the store before training: on a fresh sqlite file the first
+    creates MLflow's tables while the others wait, instead of creating them again and failing."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    code = "import sys\nfrom csalic.tracking import check_store\ncheck_store(sys.argv[1])\n"
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [o[1][-500:] for o in outs]
+    assert MlflowClient(uri).search_experiments()  # the tables exist, with the default experiment

@@ -135,9 +135,11 @@ def assert_outputs_complete(root: Path):
 @pytest.mark.slow
 def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     params = micro_study(tmp_path)
-    # killed mid-run (all its processes at once), once one codec has finished training
+    # killed mid-run (all its processes at once), once Snakemake has seen one codec finish training:
+    # the job fine-tuned from it has started (a job killed before Snakemake saw it end is rerun)
     first_job = tmp_path / layout.job_dir(params, "full", 0.001) / "summary.json"
-    kill_when([str(BIN / "snakemake"), "--cores", "2"], tmp_path, first_job.is_file)
+    child_log = tmp_path / "results" / "micro" / "logs" / "train" / f"full_lambda_{layout.lambda_tag(0.01)}.log"
+    kill_when([str(BIN / "snakemake"), "--cores", "2"], tmp_path, child_log.is_file)
     assert_outputs_complete(tmp_path / "results")
     kept = first_job.stat().st_mtime_ns
     # Snakemake keeps its lock after a kill and says to unlock (./run.sh demo does it when no snakemake runs)
@@ -172,7 +174,11 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
 
 @pytest.mark.slow
 def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
+    # the DAG's shape is compared with Snakemake's above: one variant and two anchor points suffice here
     params = micro_study(tmp_path)
+    params["variants"] = ["full"]
+    params["anchors"]["points"] = ["none", "jpeg-q80"]
+    write_params(tmp_path / "params.yaml", params)
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
         assert run(cmd, tmp_path).returncode == 0
