@@ -52,7 +52,7 @@ def main() -> None:
         out = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True)
         took = time.perf_counter() - t
         shown = " ".join(["python", *(Path(c).relative_to(HERE.parent).as_posix() if c.startswith(str(HERE)) else c
-                                      for c in cmd[1:]])])
+                                      for c in cmd[1:])])
         body = out.stdout.strip() if out.returncode == 0 else \
             f"not measured: {(out.stderr.strip().splitlines() or ['exit ' + str(out.returncode)])[-1]}"
         text = f"## {title}\n\n`{shown}` ({took:.0f} s)\n\n{body}\n"

@@ -18,17 +18,30 @@ from typing import Any, Iterator
 from .errors import CsalicError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once: os.umask can only be read by setting it
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else (target.suffix + ".tmp"),
-        dir=target.parent,
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix if suffix is not None else (target.suffix + ".tmp"),
+            dir=target.parent,
+        )
+    except OSError as exc:  # a file where a folder should be, no permission, disk full
+        raise CsalicError(f"could not write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; results are shared like any new file
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:

@@ -72,7 +72,7 @@ def prepare_data(params: dict) -> None:
           "--min-side", params["data"]["min_side"], "--rule", params["data"]["rule"]])
 
 
-def prepare_task_net(params: dict) -> None:
+def prepare_task_net(params: dict, threads: int = 1) -> None:
     """Demo: train the demo's own task network.  Paper: check and describe the configured one."""
     info_path = layout.task_net_info(params)
     if params["mode"] == "demo" and not params["task"]["weights"]:
@@ -80,7 +80,7 @@ def prepare_task_net(params: dict) -> None:
             raise CsalicError("demo mode without task.weights trains the demo network: set task.name: demo_mask_rcnn")
         out = layout.task_net(params)
         _cli(["train-task-net", "--data", layout.demo_data(params), "--out", out,
-              "--steps", params["task"]["demo_steps"], "--seed", params["seed"], "--quiet"])
+              "--steps", params["task"]["demo_steps"], "--seed", params["seed"], "--threads", threads, "--quiet"])
         from .commands.tasks import metrics_path
 
         import json

@@ -19,7 +19,7 @@ from typing import Any
 from . import layout
 from .errors import CsalicError
 from .io import atomic_write_json
-from .train import JobSpec, finished_summary, spec_from_params
+from .jobs import JobSpec, finished_summary, spec_from_params
 
 
 def _run_job(spec_dict: dict[str, Any], *after: Any) -> dict[str, Any]:

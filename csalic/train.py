@@ -24,118 +24,27 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-from . import layout
 from .checkpoint import codec_record, read_record, save_codec, save_record
 from .errors import CsalicError
 from .io import atomic_write_json, atomic_write_text
+from .jobs import JobSpec, default_device, finished_summary, spec_from_params  # noqa: F401
 from .losses import RateDistortionLoss, psnr
 from .model import build_model
 from .provenance import git_commit
 
 METRIC_FIELDS = ["step", "epoch", "lr", "loss", "bpp", "mse", "psnr", "d_i", "d_f", "aux_loss",
                  "sec_per_step", "sys_cpu_percent", "sys_rss_gb", "sys_gpu_mem_gb"]
-
-
-@dataclass
-class JobSpec:
-    """Everything one job depends on; its hash decides whether a finished job is still valid."""
-
-    variant: str
-    lmbda: float
-    out_dir: str
-    size: str = "demo"
-    seed: int = 0
-    manifest: str = ""
-    image_root: str = ""
-    task_name: str | None = None
-    task_weights: str | None = None
-    device: str = "cpu"
-    train: dict[str, Any] = field(default_factory=dict)
-    study: str = "demo"
-    params_hash: str = ""
-    init_from: str | None = None        # final.pt of the job this one is fine-tuned from (train.init: chain)
-    init_job_hash: str | None = None    # that job's hash: a changed parent invalidates this job
-
-    def job_params(self) -> dict[str, Any]:
-        """The settings that change the result (not paths, device or provenance)."""
-        return {"variant": self.variant, "lmbda": self.lmbda, "size": self.size, "seed": self.seed,
-                "task_name": self.task_name, "init": self.init_job_hash,
-                **{f"train.{k}": v for k, v in sorted(self.train.items())}}
-
-    def job_hash(self) -> str:
-        """Identity of a finished result: every setting, including its length."""
-        return _hash(self.job_params())
-
-    def resume_hash(self) -> str:
-        """What a resume point must share with the job: settings that shape each step.
-
-        Length and bookkeeping (max_steps, epochs, checkpoint/log intervals, workers)
-        are left out, so a finished short run can be extended by asking for more steps.
-        """
-        skip = {"train.max_steps", "train.epochs", "train.checkpoint_every", "train.log_every", "train.workers"}
-        return _hash({k: v for k, v in self.job_params().items() if k not in skip})
-
-
-def _hash(obj: Any) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | None = None,
-                     max_steps: int | None = None, device: str | None = None) -> JobSpec:
-    from .params import params_hash
-
-    if variant not in params["variants"] and variant not in ("full", "no_casc", "concat", "baseline"):
-        raise CsalicError(f"unknown variant {variant!r}")
-    if not lmbda > 0:
-        raise CsalicError(f"λ must be positive, got {lmbda}")
-    train = dict(params["train"])
-    parent = layout.chain_parent(params, lmbda)
-    parent_spec = None
-    if parent is not None:  # fine-tuned from the next lower λ, for finetune_steps steps
-        parent_spec = spec_from_params(params, variant, parent, max_steps=max_steps, device=device)
-        if train.get("finetune_steps"):
-            train["max_steps"] = int(train["finetune_steps"])
-    if max_steps is not None:
-        if max_steps < 1:
-            raise CsalicError(f"--max-steps must be at least 1, got {max_steps}")
-        train["max_steps"] = int(max_steps)
-    task_weights = str(layout.task_net(params))
-    return JobSpec(
-        variant=variant,
-        lmbda=float(lmbda),
-        out_dir=str(out_dir or layout.job_dir(params, variant, lmbda)),
-        size=params["model"]["size"],
-        seed=int(params["seed"]),
-        manifest=str(layout.train_manifest(params)),
-        image_root=str(layout.train_image_root(params)),
-        task_name=params["task"]["name"] if train.get("feature_weight", 1.0) > 0 else None,
-        task_weights=task_weights,
-        device=device or default_device(),
-        train=train,
-        study=params["study"],
-        params_hash=params_hash(params),
-        init_from=str(Path(parent_spec.out_dir) / "final.pt") if parent_spec else None,
-        init_job_hash=parent_spec.job_hash() if parent_spec else None,
-    )
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def lr_at(epoch: int, lr: float, constant_epochs: int, halve_every: int, floor: float) -> float:
@@ -208,20 +117,6 @@ def _system_metrics(device: torch.device) -> dict[str, float | None]:
         cpu, rss = None, None
     gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"sys_cpu_percent": cpu, "sys_rss_gb": rss, "sys_gpu_mem_gb": gpu}
-
-
-def finished_summary(out_dir: str | Path, spec: JobSpec | None = None) -> dict | None:
-    """The job's summary if it finished with the same settings (else None: run or re-run it)."""
-    path = Path(out_dir) / "summary.json"
-    if not path.is_file() or not (Path(out_dir) / "final.pt").is_file():
-        return None
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if spec is not None and summary.get("job_hash") != spec.job_hash():
-        return None
-    return summary
 
 
 def load_task(spec: JobSpec, device: torch.device):

@@ -49,7 +49,7 @@ def _norm(cmd: str) -> str:
 
 def snakemake_plan(cwd: Path) -> dict[str, list[str]]:
     """Shell command -> outputs of every job of a from-scratch dry run."""
-    out = run([str(BIN / "snakemake"), "-n", "-p", "--cores", "1", "--forceall"], cwd)
+    out = run([str(BIN / "snakemake"), "-n", "-p", "--cores", "2", "--forceall"], cwd)  # 2: the rules' threads
     assert out.returncode == 0, out.stderr + out.stdout
     plan, outputs = {}, []
     for line in (out.stdout + out.stderr).splitlines():

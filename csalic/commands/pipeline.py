@@ -21,8 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stage("prepare-data", "workflow stage: demo data (demo mode) or the filtered COCO manifest (paper mode)",
           lambda a: _run(a, "prepare_data"))
-    stage("prepare-task-net", "workflow stage: train the demo's task network, or check the paper's weights",
-          lambda a: _run(a, "prepare_task_net"))
+    t = stage("prepare-task-net", "workflow stage: train the demo's task network, or check the paper's weights",
+              lambda a: _run(a, "prepare_task_net", threads=a.threads))
+    t.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="CPU threads for training the demo network (the workflow gives it the cores it "
+                        "has alone, before any codec trains; default 1)")
     e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on one dataset",
               _eval)
     e.add_argument("--dataset", required=True, help="demo_val, coco2017_val, openimages_det or openimages_seg")
@@ -35,10 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
           lambda a: _run(a, "report"))
 
 
-def _run(args: argparse.Namespace, name: str) -> int:
+def _run(args: argparse.Namespace, name: str, **kwargs) -> int:
     from .. import pipeline
 
-    getattr(pipeline, name)(_params(args.params))
+    getattr(pipeline, name)(_params(args.params), **kwargs)
     return 0
 
 

@@ -26,7 +26,9 @@ rule task_net:
         f"{ROOT}/logs/task_net.log",
     benchmark:
         f"{ROOT}/benchmarks/task_net.tsv"
+    # nothing else waits to run beside it but the complexity step: give it the cores
+    threads: 2
     conda:
         ENV
     shell:
-        "csalic prepare-task-net --params {params.file} > {log} 2>&1"
+        "csalic prepare-task-net --params {params.file} --threads {threads} > {log} 2>&1"

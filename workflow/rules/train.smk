@@ -17,6 +17,8 @@ rule train:
         f"{ROOT}/benchmarks/train/{{variant}}_lambda_{{lmbda}}.tsv"
     resources:
         gpu=1,
+    # the chains of fine-tuned λ are the study's longest path: start them before evaluations
+    priority: 10
     conda:
         ENV
     shell:
