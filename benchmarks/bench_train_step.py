@@ -1,8 +1,13 @@
 """Time of one training step (forward, Eq. 4 loss without D_f, backward, Adam) per variant, beside
-compressai's Elic2022Chandelier at the same batch, measured in the same run.
+compressai's Elic2022Chandelier at the same batch and settings, measured in the same run.
 
     python benchmarks/bench_train_step.py --size demo --batch 4 --crop 128
     python benchmarks/bench_train_step.py --size paper --batch 8 --crop 256 --runs 2
+    python benchmarks/bench_train_step.py --size paper --device cuda --settings fp32,bf16,bf16+cl,bf16+cl+compile
+
+Settings (CUDA; on the CPU only fp32 is meaningful): ``bf16`` autocast as csalic.train uses it,
+``cl`` channels_last model and input, ``compile`` torch.compile of the model.  cudnn benchmark is on
+for CUDA.  Each setting is measured for ELIC and every variant, so the ratios compare like with like.
 """
 
 from __future__ import annotations
@@ -14,20 +19,40 @@ import time
 
 import torch
 
+SETTINGS = ("fp32", "bf16", "cl", "compile")
 
-def step_time(model, batch: int, crop: int, runs: int, warmup: int) -> float:
+
+def parse_setting(text: str) -> set[str]:
+    parts = set(text.split("+"))
+    if not parts <= set(SETTINGS):
+        raise argparse.ArgumentTypeError(f"unknown setting {text!r}: combine {', '.join(SETTINGS)} with '+'")
+    return parts
+
+
+def step_time(model, batch: int, crop: int, runs: int, warmup: int, device: torch.device, setting: set[str]) -> float:
     from csalic.losses import RateDistortionLoss
 
+    model = model.to(device)
+    if "cl" in setting:
+        model = model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if "compile" in setting else model
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     crit = RateDistortionLoss(0.01)
-    x = torch.rand(batch, 3, crop, crop)
+    x = torch.rand(batch, 3, crop, crop, device=device)
+    if "cl" in setting:
+        x = x.contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = []
     for i in range(warmup + runs):
+        sync()
         t = time.perf_counter()
-        loss = crit(model(x), x)["loss"]
-        opt.zero_grad()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled="bf16" in setting):
+            out = step_model(x)
+        loss = crit(out, x)["loss"]
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sync()
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return statistics.median(times)
@@ -41,22 +66,42 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--settings", default=None,
+                    help="comma list, e.g. fp32,bf16+cl (default: fp32 on CPU; fp32,bf16,bf16+cl,bf16+cl+compile on CUDA)")
     a = ap.parse_args()
+    device = torch.device(a.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda requested but torch sees no CUDA device")
+    default = "fp32,bf16,bf16+cl,bf16+cl+compile" if device.type == "cuda" else "fp32"
+    try:
+        settings = [parse_setting(s) for s in (a.settings or default).split(",")]
+    except argparse.ArgumentTypeError as exc:
+        ap.error(str(exc))
     if a.threads:
         torch.set_num_threads(a.threads)
-    torch.set_flush_denormal(True)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # as csalic.train does
+    else:
+        torch.backends.cudnn.benchmark = True
     from compressai.models import Elic2022Chandelier
 
+    from csalic.complexity import device_name
     from csalic.model import VARIANTS, build_model
 
-    torch.manual_seed(0)
-    ref = step_time(Elic2022Chandelier(), a.batch, a.crop, a.runs, a.warmup)
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
-          f"batch {a.batch} x {a.crop}x{a.crop}, median of {a.runs} after {a.warmup} warm-up")
-    print(f"| model | s/step | steps/s | vs ELIC |\n|---|---:|---:|---:|\n| Elic2022Chandelier | {ref:.3f} | {1 / ref:.2f} | 1.00 |")
-    for variant in VARIANTS:
-        t = step_time(build_model(a.size, variant), a.batch, a.crop, a.runs, a.warmup)
-        print(f"| CSA-LIC {a.size}/{variant} | {t:.3f} | {1 / t:.2f} | {t / ref:.2f} |")
+    print(f"machine: {device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch} x {a.crop}x{a.crop}, "
+          f"median of {a.runs} after {a.warmup} warm-up")
+    print("| setting | model | s/step | steps/s | vs ELIC |\n|---|---|---:|---:|---:|")
+    for setting in settings:
+        name = "+".join(s for s in SETTINGS if s in setting)
+        torch.manual_seed(0)
+        ref = step_time(Elic2022Chandelier(), a.batch, a.crop, a.runs, a.warmup, device, setting)
+        print(f"| {name} | Elic2022Chandelier | {ref:.3f} | {1 / ref:.2f} | 1.00 |", flush=True)
+        for variant in VARIANTS:
+            torch.manual_seed(0)
+            t = step_time(build_model(a.size, variant), a.batch, a.crop, a.runs, a.warmup, device, setting)
+            print(f"| {name} | CSA-LIC {a.size}/{variant} | {t:.3f} | {1 / t:.2f} | {t / ref:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ def plan(quick: bool, device: str) -> list[tuple[str, list[str]]]:
     return [
         ("Codec: encode/decode beside ELIC", py + [str(HERE / "bench_codec.py"), "--threads", "1",
                                                   "--device", device, *codec]),
-        ("Training step per variant beside ELIC", py + [str(HERE / "bench_train_step.py"), "--threads", "2", *train]),
+        ("Training step per variant beside ELIC", py + [str(HERE / "bench_train_step.py"), "--threads", "2",
+                                                        "--device", device, *train]),
         ("SCSM: time and memory against image size", py + [str(HERE / "bench_scsm.py"), "--runs", "2" if quick else "3",
                                                            *(["--sizes", "256", "512", "768"] if quick else [])]),
         ("Data: COCO filter and crop loader", py + [str(HERE / "bench_data.py"),
