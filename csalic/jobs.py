@@ -73,7 +73,7 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
     train = dict(params["train"])
     parent = layout.chain_parent(params, lmbda)
     parent_spec = None
-    if parent is not None:  # fine-tuned from the next higher λ, for finetune_steps steps
+    if parent is not None:  # fine-tuned from the next lower λ, for finetune_steps steps
         parent_spec = spec_from_params(params, variant, parent, max_steps=max_steps, device=device)
         if train.get("finetune_steps"):
             train["max_steps"] = int(train["finetune_steps"])

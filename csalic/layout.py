@@ -47,16 +47,11 @@ def job_dir(params: dict, variant: str, lmbda: float) -> Path:
 
 
 def chain_parent(params: dict, lmbda: float) -> float | None:
-    """The λ a job is fine-tuned from under ``train.init: chain`` (None: from scratch).
-
-    The chain runs from the highest λ down: a short run from scratch still has a falling rate,
-    and a lower λ lowers it further, so the two agree and the rates come out ordered by λ.
-    Fine-tuning upwards pits them against each other (seen in the demo: rates out of order).
-    """
+    """The λ a job is fine-tuned from under ``train.init: chain``: the next lower λ of the study (None: from scratch)."""
     if params["train"].get("init", "scratch") != "chain":
         return None
-    higher = sorted(x for x in map(float, params["lambdas"]) if x > float(lmbda))
-    return higher[0] if higher else None
+    lower = sorted(x for x in map(float, params["lambdas"]) if x < float(lmbda))
+    return lower[-1] if lower else None
 
 
 def ray_registry(params: dict) -> Path:

@@ -62,7 +62,7 @@ def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] |
     seen: set[str] = set()
     for v in variants:
         for lm in lambdas:
-            chain = [lm]  # under train.init: chain a job needs every higher λ of its variant first
+            chain = [lm]  # under train.init: chain a job needs every lower λ of its variant first
             while (parent := layout.chain_parent(params, chain[-1])) is not None:
                 chain.append(parent)
             for x in reversed(chain):

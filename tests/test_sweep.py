@@ -124,7 +124,7 @@ def test_concurrent_sweeps_share_one_local_ray_instance(tmp_path):
 
 def test_a_chain_trains_in_order_and_a_failed_parent_stops_only_its_children(tmp_path):
     params = _study(tmp_path, max_steps=2, init="chain", finetune_steps=2)
-    broken = tmp_path / layout.job_dir(params, "full", 0.01)  # the top of full's chain
+    broken = tmp_path / layout.job_dir(params, "full", 0.001)
     broken.mkdir(parents=True)
     (broken / "last.pt").write_bytes(b"not a checkpoint")
     proc = _sweep(tmp_path, "--no-track", "--report", "report.json")
@@ -132,11 +132,11 @@ def test_a_chain_trains_in_order_and_a_failed_parent_stops_only_its_children(tmp
     report = json.loads((tmp_path / "report.json").read_text())
     failed = {(f["variant"], f["lmbda"]): f["error"] for f in report["failed"]}
     assert set(failed) == {("full", 0.001), ("full", 0.01)}
-    assert "fine-tuned from" in failed[("full", 0.001)] and "full/lambda_0.01" in failed[("full", 0.001)]
+    assert "fine-tuned from" in failed[("full", 0.01)] and "full/lambda_0.001" in failed[("full", 0.01)]
     jobs = {(j["variant"], j["lmbda"]): j for j in report["jobs"]}
     assert set(jobs) == {("baseline", 0.001), ("baseline", 0.01)}
-    assert jobs[("baseline", 0.001)]["worker"]["start"] >= jobs[("baseline", 0.01)]["worker"]["end"]
-    assert jobs[("baseline", 0.001)]["summary"]["job_params"]["init"] == jobs[("baseline", 0.01)]["summary"]["job_hash"]
+    assert jobs[("baseline", 0.01)]["worker"]["start"] >= jobs[("baseline", 0.001)]["worker"]["end"]
+    assert jobs[("baseline", 0.01)]["summary"]["job_params"]["init"] == jobs[("baseline", 0.001)]["summary"]["job_hash"]
 
 
 def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):

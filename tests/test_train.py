@@ -146,24 +146,22 @@ def test_bad_training_inputs_are_one_line_errors(study, tmp_path):
 
 # ----------------------------------------------------------------------------- train.init: chain
 
-def test_chain_plans_each_lambda_from_the_next_higher_one():
+def test_chain_plans_each_lambda_from_the_next_lower_one():
     from csalic.sweep import plan
     from csalic.train import spec_from_params
 
     params = micro_params(init="chain", finetune_steps=3)
-    params["lambdas"] = [0.001, 0.01, 0.004]  # order in the file does not matter: the chain follows λ
+    params["lambdas"] = [0.01, 0.001, 0.004]  # order in the file does not matter: the chain follows λ
     low, mid, top = (spec_from_params(params, "full", x) for x in (0.001, 0.004, 0.01))
-    assert top.init_from is None and top.train["max_steps"] == 6
-    assert mid.init_from == str(layout.job_dir(params, "full", 0.01) / "final.pt") and mid.train["max_steps"] == 3
-    assert low.init_job_hash == mid.job_hash() and mid.init_job_hash == top.job_hash()
-    # a change at the top of the chain invalidates every job below it, and only those
-    params["lambdas"] = [0.001, 0.02, 0.004]
+    assert low.init_from is None and low.train["max_steps"] == 6
+    assert mid.init_from == str(layout.job_dir(params, "full", 0.001) / "final.pt") and mid.train["max_steps"] == 3
+    assert top.init_job_hash == mid.job_hash() and mid.init_job_hash == low.job_hash()
+    # a change at the bottom of the chain invalidates every job above it, and only those
+    params["lambdas"] = [0.01, 0.002, 0.004]
     assert spec_from_params(params, "full", 0.004).job_hash() != mid.job_hash()
-    assert spec_from_params(params, "full", 0.001).job_hash() != low.job_hash()
-    params["lambdas"] = [0.0005, 0.01, 0.004]
-    assert spec_from_params(params, "full", 0.004).job_hash() == mid.job_hash()
-    # asking for the lowest λ alone plans its missing ancestors first
-    assert [s.lmbda for s in plan(params, ["full"], [0.0005])] == [0.01, 0.004, 0.0005]
+    assert spec_from_params(params, "full", 0.01).job_hash() != top.job_hash()
+    # asking for the top λ alone plans its missing ancestors first
+    assert [s.lmbda for s in plan(params, ["full"], [0.01])] == [0.002, 0.004, 0.01]
     scratch = micro_params()
     assert all(spec_from_params(scratch, "full", x).init_from is None for x in scratch["lambdas"])
 
@@ -176,10 +174,10 @@ def test_chained_job_starts_from_its_parent_and_refuses_without_it(study, tmp_pa
     params = dict(params, train=dict(params["train"], init="chain", finetune_steps=2, max_steps=2, lr=1e-20))
     params["lambdas"] = [0.001, 0.01]
     monkeypatch.chdir(cwd)
-    child = spec_from_params(params, "baseline", 0.001, out_dir=str(tmp_path / "child"))
+    child = spec_from_params(params, "baseline", 0.01, out_dir=str(tmp_path / "child"))
     with pytest.raises(CsalicError, match="has not finished"):
         train_job(child, progress=False)
-    parent = spec_from_params(params, "baseline", 0.01)
+    parent = spec_from_params(params, "baseline", 0.001)
     train_job(parent, progress=False)
     train_job(child, progress=False)
     a, b = _weights(Path(parent.out_dir) / "final.pt"), _weights(tmp_path / "child" / "final.pt")
@@ -187,7 +185,7 @@ def test_chained_job_starts_from_its_parent_and_refuses_without_it(study, tmp_pa
              and not torch.allclose(a[k], b[k], atol=1e-6)]
     assert moved == [] and len(a) > 50  # with a vanishing learning rate the child is its parent's weights
     # the parent retrained with other settings: the child refuses a parent it was not planned from
-    other = spec_from_params(dict(params, seed=1), "baseline", 0.001, out_dir=str(tmp_path / "child2"))
+    other = spec_from_params(dict(params, seed=1), "baseline", 0.01, out_dir=str(tmp_path / "child2"))
     with pytest.raises(CsalicError, match="other settings"):
         train_job(other, progress=False)
 

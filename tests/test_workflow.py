@@ -137,8 +137,8 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     params = micro_study(tmp_path)
     # killed mid-run (all its processes at once), once Snakemake has seen one codec finish training:
     # the job fine-tuned from it has started (a job killed before Snakemake saw it end is rerun)
-    first_job = tmp_path / layout.job_dir(params, "full", 0.01) / "summary.json"
-    child_log = tmp_path / "results" / "micro" / "logs" / "train" / f"full_lambda_{layout.lambda_tag(0.001)}.log"
+    first_job = tmp_path / layout.job_dir(params, "full", 0.001) / "summary.json"
+    child_log = tmp_path / "results" / "micro" / "logs" / "train" / f"full_lambda_{layout.lambda_tag(0.01)}.log"
     kill_when([str(BIN / "snakemake"), "--cores", "2"], tmp_path, child_log.is_file)
     assert_outputs_complete(tmp_path / "results")
     kept = first_job.stat().st_mtime_ns
@@ -163,8 +163,8 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     again = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
-    # changing one λ reruns only what depends on it (the lowest: no λ is fine-tuned from it)
-    params["lambdas"] = [0.0005, 0.01]
+    # changing one λ reruns only what depends on it
+    params["lambdas"] = [0.001, 0.02]
     write_params(tmp_path / "params.yaml", params)
     plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], tmp_path)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, re.M))
@@ -183,7 +183,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
         assert run(cmd, tmp_path).returncode == 0
     # killed mid-run once a codec has written a checkpoint, then run again to the end
-    ckpt = tmp_path / layout.job_dir(params, "full", 0.01) / "last.pt"
+    ckpt = tmp_path / layout.job_dir(params, "full", 0.001) / "last.pt"
     kill_when([str(BIN / "dvc"), "repro"], tmp_path, ckpt.is_file)
     assert_outputs_complete(tmp_path / "results")
     first = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)

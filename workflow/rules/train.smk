@@ -1,6 +1,6 @@
 # One rule per (variant, λ). Each submits its job to Ray: RAY_ADDRESS when set, else the
 # one local Ray instance that all training rules running at the same time share.
-# Under train.init: chain a job also needs the next higher λ's job (it is fine-tuned from it).
+# Under train.init: chain a job also needs the next lower λ's job (it is fine-tuned from it).
 rule train:
     input:
         f"{ROOT}/data",
