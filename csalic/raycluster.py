@@ -103,7 +103,7 @@ def _start_keeper(registry: Path, num_cpus: int | None, num_gpus: int | None, id
 
 
 def prepare_auth(address: str | None = None) -> None:
-    """Set Ray's authentication mode before ``import ray``: Ray reads it once, at import.
+    """Set Ray's authentication mode; Ray caches its configuration, so this runs before ``import ray``.
 
     The local instance always runs in token mode (the keeper sets it), so a client
     joining it must too, even on a first run when Ray has not yet written
