@@ -33,13 +33,14 @@ class JobSpec:
     train: dict[str, Any] = field(default_factory=dict)
     study: str = "demo"
     params_hash: str = ""
-    init_from: str | None = None        # final.pt of the job this one is fine-tuned from (train.init: chain)
+    init_from: str | None = None        # final.pt of the job this one is fine-tuned from (train.init: warmup)
     init_job_hash: str | None = None    # that job's hash: a changed parent invalidates this job
+    stage: str = "train"                # "warmup": the λ-independent start of a variant's λ (not a result)
 
     def job_params(self) -> dict[str, Any]:
         """The settings that change the result (not paths, device or provenance)."""
-        return {"variant": self.variant, "lmbda": self.lmbda, "size": self.size, "seed": self.seed,
-                "task_name": self.task_name, "init": self.init_job_hash,
+        return {"variant": self.variant, "lmbda": self.lmbda, "stage": self.stage, "size": self.size,
+                "seed": self.seed, "task_name": self.task_name, "init": self.init_job_hash,
                 **{f"train.{k}": v for k, v in sorted(self.train.items())}}
 
     def job_hash(self) -> str:
@@ -64,40 +65,63 @@ def _hash(obj: Any) -> str:
 
 def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | None = None,
                      max_steps: int | None = None, device: str | None = None) -> JobSpec:
+    """The job of one (variant, λ); under ``train.init: warmup`` it fine-tunes the variant's warm-up."""
+    if not lmbda > 0:
+        raise CsalicError(f"λ must be positive, got {lmbda}")
+    train = dict(params["train"])
+    parent = None
+    if layout.uses_warmup(params):
+        parent = warmup_spec(params, variant, max_steps=max_steps, device=device)
+        train["max_steps"] = int(train.get("finetune_steps") or train["max_steps"])
+    return _spec(params, variant, lmbda, train, out_dir or layout.job_dir(params, variant, lmbda),
+                 max_steps, device, parent)
+
+
+def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device: str | None = None) -> JobSpec:
+    """A variant's warm-up: ``max_steps`` steps of R + λ_w·D_i from scratch, which all its λ fine-tune.
+
+    It leaves D_f out, so it needs no task network (the workflow trains it while the
+    task network trains) and it is the same start for every λ: after it, λ is the only
+    difference between the variant's jobs, and their rates come out in λ's order.
+    """
+    if not layout.uses_warmup(params):
+        raise CsalicError("this study has no warm-up: set train.init: warmup in params.yaml")
+    train = {k: v for k, v in params["train"].items() if k not in ("finetune_steps", "warmup_lambda")}
+    train["feature_weight"] = 0.0
+    lw = params["train"].get("warmup_lambda")
+    if lw is None or not float(lw) > 0:
+        raise CsalicError(f"train.warmup_lambda must be a positive number under train.init: warmup, got {lw!r}")
+    return _spec(params, variant, float(lw), train, layout.warmup_dir(params, variant), max_steps, device, None,
+                 stage="warmup")
+
+
+def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_steps: int | None,
+          device: str | None, parent: JobSpec | None, stage: str = "train") -> JobSpec:
     from .params import params_hash
 
     if variant not in params["variants"] and variant not in ("full", "no_casc", "concat", "baseline"):
         raise CsalicError(f"unknown variant {variant!r}")
-    if not lmbda > 0:
-        raise CsalicError(f"λ must be positive, got {lmbda}")
-    train = dict(params["train"])
-    parent = layout.chain_parent(params, lmbda)
-    parent_spec = None
-    if parent is not None:  # fine-tuned from the next lower λ, for finetune_steps steps
-        parent_spec = spec_from_params(params, variant, parent, max_steps=max_steps, device=device)
-        if train.get("finetune_steps"):
-            train["max_steps"] = int(train["finetune_steps"])
     if max_steps is not None:
         if max_steps < 1:
             raise CsalicError(f"--max-steps must be at least 1, got {max_steps}")
         train["max_steps"] = int(max_steps)
-    task_weights = str(layout.task_net(params))
     return JobSpec(
         variant=variant,
         lmbda=float(lmbda),
-        out_dir=str(out_dir or layout.job_dir(params, variant, lmbda)),
+        out_dir=str(out_dir),
         size=params["model"]["size"],
         seed=int(params["seed"]),
         manifest=str(layout.train_manifest(params)),
         image_root=str(layout.train_image_root(params)),
         task_name=params["task"]["name"] if train.get("feature_weight", 1.0) > 0 else None,
-        task_weights=task_weights,
+        task_weights=str(layout.task_net(params)),
         device=device or default_device(),
         train=train,
         study=params["study"],
         params_hash=params_hash(params),
-        init_from=str(Path(parent_spec.out_dir) / "final.pt") if parent_spec else None,
-        init_job_hash=parent_spec.job_hash() if parent_spec else None,
+        init_from=str(Path(parent.out_dir) / "final.pt") if parent else None,
+        init_job_hash=parent.job_hash() if parent else None,
+        stage=stage,
     )
 
 

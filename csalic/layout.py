@@ -46,12 +46,13 @@ def job_dir(params: dict, variant: str, lmbda: float) -> Path:
     return root(params) / "train" / variant / f"lambda_{lambda_tag(lmbda)}"
 
 
-def chain_parent(params: dict, lmbda: float) -> float | None:
-    """The λ a job is fine-tuned from under ``train.init: chain``: the next lower λ of the study (None: from scratch)."""
-    if params["train"].get("init", "scratch") != "chain":
-        return None
-    lower = sorted(x for x in map(float, params["lambdas"]) if x < float(lmbda))
-    return lower[-1] if lower else None
+def uses_warmup(params: dict) -> bool:
+    """``train.init: warmup``: each λ is fine-tuned from one warm-up job of its variant."""
+    return params["train"].get("init", "scratch") == "warmup"
+
+
+def warmup_dir(params: dict, variant: str) -> Path:
+    return root(params) / "train" / variant / "warmup"
 
 
 def ray_registry(params: dict) -> Path:

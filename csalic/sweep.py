@@ -19,7 +19,7 @@ from typing import Any
 from . import layout
 from .errors import CsalicError
 from .io import atomic_write_json
-from .jobs import JobSpec, finished_summary, spec_from_params
+from .jobs import JobSpec, finished_summary, spec_from_params, warmup_spec
 
 
 def _run_job(spec_dict: dict[str, Any], *after: Any) -> dict[str, Any]:
@@ -52,24 +52,25 @@ def _run_job(spec_dict: dict[str, Any], *after: Any) -> dict[str, Any]:
 
 
 def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
-         max_steps: int | None = None) -> list[JobSpec]:
+         max_steps: int | None = None, warmup_only: bool = False) -> list[JobSpec]:
+    """The jobs to run, each after the job it is fine-tuned from (a variant's warm-up comes first)."""
     variants = variants or list(params["variants"])
     lambdas = lambdas or list(params["lambdas"])
     for lm in lambdas:
         if not lm > 0:
             raise CsalicError(f"λ must be positive, got {lm}")
     specs: list[JobSpec] = []
-    seen: set[str] = set()
     for v in variants:
-        for lm in lambdas:
-            chain = [lm]  # under train.init: chain a job needs every lower λ of its variant first
-            while (parent := layout.chain_parent(params, chain[-1])) is not None:
-                chain.append(parent)
-            for x in reversed(chain):
-                spec = spec_from_params(params, v, x, max_steps=max_steps, device="cpu")
-                if spec.out_dir not in seen:
-                    seen.add(spec.out_dir)
-                    specs.append(spec)
+        if layout.uses_warmup(params):
+            specs.append(warmup_spec(params, v, max_steps=max_steps, device="cpu"))
+        elif warmup_only:
+            raise CsalicError("--warmup: this study has no warm-up (train.init is not warmup)")
+        if not warmup_only:
+            specs.extend(spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for lm in lambdas)
+    unique: dict[str, JobSpec] = {}  # one job per folder, in first-asked order
+    for spec in specs:
+        unique.setdefault(spec.out_dir, spec)
+    specs = list(unique.values())
     for spec in specs:  # Ray workers do not share the driver's working directory
         spec.out_dir, spec.manifest, spec.image_root = (str(Path(p).resolve()) for p in
                                                         (spec.out_dir, spec.manifest, spec.image_root))
@@ -78,6 +79,10 @@ def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] |
         if spec.init_from:
             spec.init_from = str(Path(spec.init_from).resolve())
     return specs
+
+
+def _name(spec: JobSpec) -> str:
+    return f"{spec.variant} {'warm-up ' if spec.stage == 'warmup' else ''}λ={spec.lmbda:g}"
 
 
 def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address: str | None = None,
@@ -99,7 +104,7 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
     for spec in specs:
         done = finished_summary(spec.out_dir, spec)
         if done is not None:
-            results.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
+            results.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
                             "status": "cached", "summary": done})
         else:
             todo.append(spec)
@@ -135,15 +140,15 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
                     parent = str(Path(spec.init_from).parent) if spec.init_from else None
                     if any(f["out_dir"] == parent for f in failed):
                         msg = f"not trained: the job it is fine-tuned from ({parent}) failed"
-                    failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
+                    failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
                                    "error": msg[:300]})
-                    echo(f"FAILED {spec.variant} λ={spec.lmbda:g} after {int(ray_cfg.get('max_retries', 2)) + 1} "
+                    echo(f"FAILED {_name(spec)} after {int(ray_cfg.get('max_retries', 2)) + 1} "
                          f"attempt(s): {msg[:300]}")
                     continue
-                results.append({"variant": spec.variant, "lmbda": spec.lmbda, "out_dir": spec.out_dir,
+                results.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
                                 "status": "trained", "summary": out["summary"], "worker": out["worker"]})
                 s = out["summary"]["final"]
-                echo(f"done {spec.variant} λ={spec.lmbda:g}: bpp {s['bpp']:.4f}, PSNR {s['psnr']:.2f} dB "
+                echo(f"done {_name(spec)}: bpp {s['bpp']:.4f}, PSNR {s['psnr']:.2f} dB "
                      f"({out['worker']['device']}, CUDA_VISIBLE_DEVICES={out['worker']['cuda_visible_devices']})")
     if track:
         from .tracking import log_training_job

@@ -413,7 +413,9 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
     variant, lmbda = str(summary["variant"]), float(summary["lmbda"])
     size = summary.get("size") or params.get("model", {}).get("size")
     phash = str(summary.get("params_hash") or params_hash(params))
-    identity = {ROLE: "job", VARIANT: variant, LAMBDA: _lambda_tag(lmbda), HASH: phash, CKPT_SHA: content_sha}
+    warmup = summary.get("stage") == "warmup"  # the start its variant's λ fine-tune: kept apart from the λ runs
+    identity = {ROLE: "warmup" if warmup else "job", VARIANT: variant, LAMBDA: _lambda_tag(lmbda), HASH: phash,
+                CKPT_SHA: content_sha}
     manifest = _find_manifest(summary.get("manifest"), job)
     uri = tracking_uri(params, uri)
 
@@ -428,7 +430,7 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
         end_ms = int(summary_path.stat().st_mtime * 1000)
         wall = summary.get("wall_s")
         start_ms = end_ms - int(float(wall) * 1000) if isinstance(wall, (int, float)) else end_ms
-        name = f"{variant} λ={lmbda:g}"
+        name = f"{variant} warm-up λ={lmbda:g}" if warmup else f"{variant} λ={lmbda:g}"
         commit = summary.get("git_commit")
         notes = []
         if manifest is None:

@@ -140,8 +140,8 @@ def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
     parent_dir = Path(spec.init_from).parent
     summary = finished_summary(parent_dir)
     if summary is None:
-        raise CsalicError(f"λ={spec.lmbda:g} is fine-tuned from {parent_dir} (train.init: chain), "
-                          "which has not finished: train it first")
+        raise CsalicError(f"{spec.variant} λ={spec.lmbda:g} is fine-tuned from {parent_dir} (train.init: warmup), "
+                          "which has not finished: train it first (csalic sweep --warmup)")
     if summary.get("job_hash") != spec.init_job_hash:
         raise CsalicError(f"{parent_dir} was trained with other settings than this study's; "
                           f"re-run its training before λ={spec.lmbda:g}")
@@ -283,7 +283,7 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
             "git_commit": git_commit()}
     save_codec(out / "final.pt", model, spec.lmbda, meta)
     summary = {
-        "variant": spec.variant, "lmbda": spec.lmbda, "size": spec.size, "steps": step,
+        "variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "size": spec.size, "steps": step,
         "epochs": round(step / steps_per_epoch, 4),
         "final": {k: final.get(k) for k in ("loss", "bpp", "psnr", "mse", "d_i", "d_f")},
         "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "git_commit": meta["git_commit"],

@@ -13,6 +13,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from csalic.cli import main
+from csalic.data.demo import MAX_OBJ, MIN_OBJ, OPACITY
 from csalic.data import (
     CATEGORIES,
     CocoEvalSet,
@@ -237,6 +238,18 @@ def test_demo_is_byte_identical(tmp_path):
     assert (c.train_dir / "000001.png").read_bytes() != (a.train_dir / "000001.png").read_bytes()
 
 
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    out = mask.copy()
+    for _ in range(r):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        out = grown
+    return out
+
+
 def test_demo_layout_and_annotations_match_pixels(demo):
     assert read_manifest(demo.manifest)[0] == ManifestRow("train/000001.png", 320, 320)
     assert json.loads(summary_path(demo.manifest).read_text())["kept"] == 4
@@ -244,6 +257,7 @@ def test_demo_layout_and_annotations_match_pixels(demo):
     assert {cats[1]["shape"], cats[2]["shape"]} == {"disc"} and cats[1]["rgb"] != cats[2]["rgb"]
     luma = lambda c: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]  # noqa: E731
     assert abs(luma(cats[1]["rgb"]) - luma(cats[2]["rgb"])) < 3  # only chroma separates them
+    opacities = []
     for split_dir, ann_json in ((demo.train_dir, demo.train_json), (demo.val_dir, demo.val_json)):
         data = json.loads(ann_json.read_text())
         assert data["annotations"]
@@ -255,9 +269,16 @@ def test_demo_layout_and_annotations_match_pixels(demo):
             x, y, w, h = ann["bbox"]
             ys, xs = np.nonzero(m)
             assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x, y, x + w, y + h)
-            assert 40 <= max(w, h) <= 141
-            mean = pix[m].mean(axis=0)
-            assert np.abs(mean - cats[ann["category_id"]]["rgb"]).max() < 16
+            assert MIN_OBJ <= max(w, h) <= MAX_OBJ + 1
+            # translucent paint: inside = opacity * colour + (1 - opacity) * background, so the mask's
+            # pixels moved from the surrounding ring towards the category's colour by about the opacity
+            ring = _dilate(m, 3) & ~m
+            inside, around = pix[m].mean(axis=0), pix[ring].mean(axis=0)
+            towards = np.asarray(cats[ann["category_id"]]["rgb"], dtype=np.float64) - around
+            opacity = float(np.dot(inside - around, towards) / np.dot(towards, towards))
+            assert OPACITY[0] - 0.12 < opacity < OPACITY[1] + 0.12, (ann, opacity)
+            opacities.append(opacity)
+    assert np.std(opacities) > 0.05  # faint and strong objects both occur
 
 
 # ----------------------------------------------------------------------------- OpenImages

@@ -36,7 +36,8 @@ CASES = [
     ("unknown variant", "variants", ["full", "fancy"], "'variants/1'"),
     ("duplicate λ", "lambdas", [0.001, 0.001], "'lambdas'"),
     ("missing section", "train", KeyError, "'train'"),
-    ("bad chain setting", "train/init", "warm", "'train/init'"),
+    ("bad init setting", "train/init", "chain", "'train/init'"),
+    ("warm-up λ not positive", "train/warmup_lambda", 0, "'train/warmup_lambda'"),
     ("crop not a multiple of 16", "train/crop", 100, "'train/crop'"),
     ("unknown mode", "mode", "full", "'mode'"),
 ]

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -122,21 +123,35 @@ def test_concurrent_sweeps_share_one_local_ray_instance(tmp_path):
     assert not (registry / "address.json").exists()
 
 
-def test_a_chain_trains_in_order_and_a_failed_parent_stops_only_its_children(tmp_path):
-    params = _study(tmp_path, max_steps=2, init="chain", finetune_steps=2)
-    broken = tmp_path / layout.job_dir(params, "full", 0.001)
+def test_warmups_train_first_and_a_failed_warmup_stops_only_its_variant(tmp_path):
+    params = _study(tmp_path, max_steps=2, init="warmup", finetune_steps=2, warmup_lambda=0.003)
+    broken = tmp_path / layout.warmup_dir(params, "full")
     broken.mkdir(parents=True)
     (broken / "last.pt").write_bytes(b"not a checkpoint")
     proc = _sweep(tmp_path, "--no-track", "--report", "report.json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "3 of 6 job(s) failed" in proc.stdout and "full warm-up λ=0.003" in proc.stdout
     report = json.loads((tmp_path / "report.json").read_text())
-    failed = {(f["variant"], f["lmbda"]): f["error"] for f in report["failed"]}
-    assert set(failed) == {("full", 0.001), ("full", 0.01)}
-    assert "fine-tuned from" in failed[("full", 0.01)] and "full/lambda_0.001" in failed[("full", 0.01)]
-    jobs = {(j["variant"], j["lmbda"]): j for j in report["jobs"]}
-    assert set(jobs) == {("baseline", 0.001), ("baseline", 0.01)}
-    assert jobs[("baseline", 0.01)]["worker"]["start"] >= jobs[("baseline", 0.001)]["worker"]["end"]
-    assert jobs[("baseline", 0.01)]["summary"]["job_params"]["init"] == jobs[("baseline", 0.001)]["summary"]["job_hash"]
+    failed = {(f["variant"], f["stage"], f["lmbda"]): f["error"] for f in report["failed"]}
+    assert set(failed) == {("full", "warmup", 0.003), ("full", "train", 0.001), ("full", "train", 0.01)}
+    assert "fine-tuned from" in failed[("full", "train", 0.01)] and "full/warmup" in failed[("full", "train", 0.01)]
+    jobs = {(j["variant"], j["stage"], j["lmbda"]): j for j in report["jobs"]}
+    assert set(jobs) == {("baseline", "warmup", 0.003), ("baseline", "train", 0.001), ("baseline", "train", 0.01)}
+    warm = jobs[("baseline", "warmup", 0.003)]
+    for lm in (0.001, 0.01):
+        job = jobs[("baseline", "train", lm)]
+        assert job["worker"]["start"] >= warm["worker"]["end"]
+        assert job["summary"]["job_params"]["init"] == warm["summary"]["job_hash"]
+    # --warmup trains the warm-ups alone; under train.init: scratch it leaves a note for dvc.yaml's stage
+    shutil.rmtree(tmp_path / "results" / "micro" / "train")
+    only = _sweep(tmp_path, "--no-track", "--variants", "baseline", "--warmup", "--report", "r.json")
+    assert only.returncode == 0, only.stdout + only.stderr
+    assert [j["stage"] for j in json.loads((tmp_path / "r.json").read_text())["jobs"]] == ["warmup"]
+    assert not (tmp_path / layout.job_dir(params, "baseline", 0.001)).exists()
+    _study(tmp_path, max_steps=2)
+    none = _sweep(tmp_path, "--no-track", "--variants", "full", "--warmup")
+    assert none.returncode == 0 and "no warm-up" in none.stdout
+    assert json.loads((tmp_path / layout.warmup_dir(params, "full") / "none.json").read_text())["train.init"] == "scratch"
 
 
 def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):

@@ -144,47 +144,65 @@ def test_bad_training_inputs_are_one_line_errors(study, tmp_path):
     assert proc.returncode == 2 and "train/batch_size" in err and "Traceback" not in err
 
 
-# ----------------------------------------------------------------------------- train.init: chain
+# ----------------------------------------------------------------------------- train.init: warmup
 
-def test_chain_plans_each_lambda_from_the_next_lower_one():
+def test_warmup_plans_every_lambda_from_one_warmup_of_its_variant():
+    from csalic.errors import CsalicError
+    from csalic.jobs import warmup_spec
     from csalic.sweep import plan
     from csalic.train import spec_from_params
 
-    params = micro_params(init="chain", finetune_steps=3)
-    params["lambdas"] = [0.01, 0.001, 0.004]  # order in the file does not matter: the chain follows λ
-    low, mid, top = (spec_from_params(params, "full", x) for x in (0.001, 0.004, 0.01))
-    assert low.init_from is None and low.train["max_steps"] == 6
-    assert mid.init_from == str(layout.job_dir(params, "full", 0.001) / "final.pt") and mid.train["max_steps"] == 3
-    assert top.init_job_hash == mid.job_hash() and mid.init_job_hash == low.job_hash()
-    # a change at the bottom of the chain invalidates every job above it, and only those
-    params["lambdas"] = [0.01, 0.002, 0.004]
-    assert spec_from_params(params, "full", 0.004).job_hash() != mid.job_hash()
-    assert spec_from_params(params, "full", 0.01).job_hash() != top.job_hash()
-    # asking for the top λ alone plans its missing ancestors first
-    assert [s.lmbda for s in plan(params, ["full"], [0.01])] == [0.002, 0.004, 0.01]
+    params = micro_params(init="warmup", finetune_steps=3, warmup_lambda=0.003, feature_weight=0.5)
+    params["lambdas"] = [0.01, 0.001, 0.004]
+    warm = warmup_spec(params, "full")
+    assert warm.out_dir == str(layout.warmup_dir(params, "full")) and warm.stage == "warmup"
+    assert warm.lmbda == 0.003 and warm.train["max_steps"] == 6
+    assert warm.train["feature_weight"] == 0.0 and warm.task_name is None  # R + λ_w·D_i: no task network
+    jobs = [spec_from_params(params, "full", x) for x in params["lambdas"]]
+    for job in jobs:
+        assert job.init_from == str(Path(warm.out_dir) / "final.pt") and job.init_job_hash == warm.job_hash()
+        assert job.train["max_steps"] == 3 and job.train["feature_weight"] == 0.5 and job.stage == "train"
+    # the warm-up does not depend on the λ list, the fine-tuning length or D_f's weight ...
+    for change in ({"lambdas": [0.002]}, {"train": dict(params["train"], finetune_steps=9, feature_weight=1.0)}):
+        assert warmup_spec(dict(params, **change), "full").job_hash() == warm.job_hash()
+    # ... but a changed warm-up invalidates every λ fine-tuned from it
+    other = dict(params, train=dict(params["train"], warmup_lambda=0.005))
+    assert all(spec_from_params(other, "full", x).job_hash() != j.job_hash() for x, j in zip(params["lambdas"], jobs))
+    # the sweep plans each variant's warm-up before its λ, once
+    planned = plan(params, ["full", "baseline"], [0.01, 0.001])
+    assert [(s.variant, s.stage, s.lmbda) for s in planned] == [
+        ("full", "warmup", 0.003), ("full", "train", 0.01), ("full", "train", 0.001),
+        ("baseline", "warmup", 0.003), ("baseline", "train", 0.01), ("baseline", "train", 0.001)]
+    assert [s.stage for s in plan(params, ["full"], warmup_only=True)] == ["warmup"]
     scratch = micro_params()
     assert all(spec_from_params(scratch, "full", x).init_from is None for x in scratch["lambdas"])
+    with pytest.raises(CsalicError, match="no warm-up"):
+        plan(scratch, ["full"], warmup_only=True)
+    with pytest.raises(CsalicError, match="warmup_lambda"):
+        warmup_spec(dict(params, train=dict(params["train"], warmup_lambda=None)), "full")
 
 
-def test_chained_job_starts_from_its_parent_and_refuses_without_it(study, tmp_path, monkeypatch):
+def test_fine_tuned_job_starts_from_its_warmup_and_refuses_without_it(study, tmp_path, monkeypatch):
     from csalic.errors import CsalicError
+    from csalic.jobs import warmup_spec
     from csalic.train import spec_from_params, train_job
 
     cwd, params = study
-    params = dict(params, train=dict(params["train"], init="chain", finetune_steps=2, max_steps=2, lr=1e-20))
-    params["lambdas"] = [0.001, 0.01]
+    params = dict(params, train=dict(params["train"], init="warmup", finetune_steps=2, max_steps=2, lr=1e-20,
+                                     warmup_lambda=0.003))
     monkeypatch.chdir(cwd)
     child = spec_from_params(params, "baseline", 0.01, out_dir=str(tmp_path / "child"))
     with pytest.raises(CsalicError, match="has not finished"):
         train_job(child, progress=False)
-    parent = spec_from_params(params, "baseline", 0.001)
-    train_job(parent, progress=False)
+    parent = warmup_spec(params, "baseline")
+    summary = train_job(parent, progress=False)
+    assert summary["stage"] == "warmup" and summary["task_network"] is None
     train_job(child, progress=False)
     a, b = _weights(Path(parent.out_dir) / "final.pt"), _weights(tmp_path / "child" / "final.pt")
     moved = [k for k in a if a[k].is_floating_point() and not k.endswith("quantiles")  # (aux_lr moves those)
              and not torch.allclose(a[k], b[k], atol=1e-6)]
     assert moved == [] and len(a) > 50  # with a vanishing learning rate the child is its parent's weights
-    # the parent retrained with other settings: the child refuses a parent it was not planned from
+    # the warm-up retrained with other settings: the child refuses a start it was not planned from
     other = spec_from_params(dict(params, seed=1), "baseline", 0.01, out_dir=str(tmp_path / "child2"))
     with pytest.raises(CsalicError, match="other settings"):
         train_job(other, progress=False)

@@ -29,7 +29,7 @@ def micro_study(path: Path, **train) -> dict:
     for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
-    params = micro_params(**({"init": "chain", "finetune_steps": 3} | train))  # the demo's chained λ
+    params = micro_params(**({"init": "warmup", "finetune_steps": 3} | train))  # the demo's warm-up
     params["task"]["demo_steps"] = 4
     params["anchors"]["points"] = ["none", "hevc-q10", "jpeg-q80"]
     params["complexity"].update(height=64, width=64, latency_runs=1)
@@ -94,7 +94,8 @@ def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
     params = micro_study(tmp_path)
     smk, dvc = snakemake_plan(tmp_path), dvc_plan(tmp_path, params)
     assert set(smk) == set(dvc)
-    assert len(smk) == 1 + 1 + 4 + 4 + 3 + 1 + 1  # data, task net, 4 trainings, 4 + 3 evaluations, complexity, report
+    # data, task net, 2 warm-ups, 4 trainings, 4 + 3 evaluations, complexity, report
+    assert len(smk) == 1 + 1 + 2 + 4 + 4 + 3 + 1 + 1
     for cmd, outs in smk.items():
         # DVC tracks the training job's plots separately, and the report's folders rather than files
         dvc_outs = dvc[cmd]
@@ -135,10 +136,10 @@ def assert_outputs_complete(root: Path):
 @pytest.mark.slow
 def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     params = micro_study(tmp_path)
-    # killed mid-run (all its processes at once), once Snakemake has seen one codec finish training:
-    # the job fine-tuned from it has started (a job killed before Snakemake saw it end is rerun)
-    first_job = tmp_path / layout.job_dir(params, "full", 0.001) / "summary.json"
-    child_log = tmp_path / "results" / "micro" / "logs" / "train" / f"full_lambda_{layout.lambda_tag(0.01)}.log"
+    # killed mid-run (all its processes at once), once Snakemake has seen a warm-up finish: a job
+    # fine-tuned from it has started (a job killed before Snakemake saw it end is rerun)
+    first_job = tmp_path / layout.warmup_dir(params, "full") / "summary.json"
+    child_log = tmp_path / "results" / "micro" / "logs" / "train" / f"full_lambda_{layout.lambda_tag(0.001)}.log"
     kill_when([str(BIN / "snakemake"), "--cores", "2"], tmp_path, child_log.is_file)
     assert_outputs_complete(tmp_path / "results")
     kept = first_job.stat().st_mtime_ns
@@ -159,6 +160,7 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     client = MlflowClient(params["tracking"]["uri"])
     exp = client.get_experiment_by_name("csalic-micro")
     assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")) == 4
+    assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'warmup'")) == 2
 
     again = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
@@ -169,7 +171,7 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], tmp_path)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, re.M))
     assert jobs.get("train") == "2" and jobs.get("eval_codec") == "2", plan.stdout
-    assert "data" not in jobs and "task_net" not in jobs and "eval_anchor" not in jobs
+    assert "data" not in jobs and "task_net" not in jobs and "eval_anchor" not in jobs and "warmup" not in jobs
 
 
 @pytest.mark.slow

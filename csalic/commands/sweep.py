@@ -18,20 +18,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="subset of variants (default: params variants)")
     p.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
     p.add_argument("--max-steps", type=int, help="override train.max_steps")
+    p.add_argument("--warmup", action="store_true",
+                   help="train only the variants' warm-up jobs (train.init: warmup), which every λ fine-tunes")
     p.add_argument("--report", help="write the sweep report (JSON) here")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .. import layout
     from .. import params as P
+    from ..io import atomic_write_json
     from ..sweep import plan, run_sweep
 
     params = P.load(args.params)
-    specs = plan(params, args.variants, args.lambdas, args.max_steps)
+    if args.warmup and not layout.uses_warmup(params):
+        # a DAG that always has a warm-up step (dvc.yaml) still gets its output folder
+        for v in args.variants or params["variants"]:
+            atomic_write_json(layout.warmup_dir(params, v) / "none.json",
+                              {"variant": v, "train.init": params["train"].get("init", "scratch"),
+                               "note": "no warm-up: every λ trains from scratch"})
+        print(f"no warm-up to train: train.init is {params['train'].get('init', 'scratch')}")
+        return 0
+    specs = plan(params, args.variants, args.lambdas, args.max_steps, warmup_only=args.warmup)
     report = run_sweep(params, specs, track=not args.no_track, report_path=args.report)
     if report["failed"]:
-        names = ", ".join(f"{f['variant']} λ={f['lmbda']:g}" for f in report["failed"])
+        names = ", ".join(f"{f['variant']} {'warm-up ' if f.get('stage') == 'warmup' else ''}λ={f['lmbda']:g}"
+                          for f in report["failed"])
         print(f"csalic: error: {len(report['failed'])} of {len(specs)} job(s) failed: {names}", flush=True)
         return 1
     print(f"{len(report['jobs'])} job(s) finished")

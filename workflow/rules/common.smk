@@ -27,6 +27,17 @@ def job_files(variant="{variant}", lmbda="{lmbda}"):
     return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]
 
 
-def chain_parent_files(wildcards):
-    parent = layout.chain_parent(config, float(wildcards.lmbda))
-    return [] if parent is None else job_files(wildcards.variant, layout.lambda_tag(parent))
+# what a warm-up depends on: not finetune_steps or feature_weight (it trains without D_f), so
+# changing them does not make Snakemake delete and retrain the warm-ups
+WARMUP_SETTINGS = {"seed": config["seed"], "model": config["model"],
+                   "train": {k: v for k, v in config["train"].items() if k not in ("finetune_steps", "feature_weight")}}
+
+
+def warmup_files(variant="{variant}"):
+    d = layout.warmup_dir(config, variant)
+    return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]
+
+
+def parent_files(wildcards):
+    """Under train.init: warmup a λ's job is fine-tuned from its variant's warm-up."""
+    return warmup_files(wildcards.variant) if layout.uses_warmup(config) else []

@@ -26,8 +26,8 @@ rule task_net:
         f"{ROOT}/logs/task_net.log",
     benchmark:
         f"{ROOT}/benchmarks/task_net.tsv"
-    # nothing else waits to run beside it but the complexity step: give it the cores
-    threads: 2
+    # one core: the codecs' warm-ups train beside it
+    threads: 1
     conda:
         ENV
     shell:

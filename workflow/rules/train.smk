@@ -1,11 +1,33 @@
 # One rule per (variant, λ). Each submits its job to Ray: RAY_ADDRESS when set, else the
 # one local Ray instance that all training rules running at the same time share.
-# Under train.init: chain a job also needs the next lower λ's job (it is fine-tuned from it).
+# Under train.init: warmup each λ is fine-tuned from its variant's warm-up job, which needs
+# no task network, so the warm-ups train while the task network does.
+rule warmup:
+    input:
+        f"{ROOT}/data",
+    output:
+        warmup_files(),
+    params:
+        file=PARAMS,
+        settings=WARMUP_SETTINGS,
+    log:
+        f"{ROOT}/logs/train/{{variant}}_warmup.log",
+    benchmark:
+        f"{ROOT}/benchmarks/train/{{variant}}_warmup.tsv"
+    resources:
+        gpu=1,
+    priority: 20
+    conda:
+        ENV
+    shell:
+        "csalic sweep --params {params.file} --variants {wildcards.variant} --warmup > {log} 2>&1"
+
+
 rule train:
     input:
         f"{ROOT}/data",
         f"{ROOT}/task_net",
-        parent=chain_parent_files,
+        parent=parent_files,
     output:
         job_files(),
     params:
@@ -17,7 +39,7 @@ rule train:
         f"{ROOT}/benchmarks/train/{{variant}}_lambda_{{lmbda}}.tsv"
     resources:
         gpu=1,
-    # the chains of fine-tuned λ are the study's longest path: start them before evaluations
+    # training is the study's longest path: start it before evaluations
     priority: 10
     conda:
         ENV
