@@ -40,11 +40,11 @@ CATEGORIES: list[dict[str, Any]] = [
     {"id": 5, "name": "striped red disc", "supercategory": "disc", "shape": "disc", "rgb": [230, 40, 40], "stripes": True},
 ]
 _SPLIT_CODE = {"train": 1, "val": 2}
-MIN_OBJ, MAX_OBJ = 24, 96      # object width, px
-OPACITY = (0.2, 0.6)           # faint objects are the first to vanish at low rates
+MIN_OBJ, MAX_OBJ = 32, 120     # object width, px
+OPACITY = (0.7, 1.0)           # faint objects are the first to vanish at low rates
 STRIPE_PERIOD = (3.0, 6.0)     # px; "striped" categories
 STRIPE_AMP = 40.0              # grey levels added and removed by the stripes
-TEXTURE = 15.0                 # standard deviation of the backgrounds' 1/f noise, grey levels
+TEXTURE = 4.0                  # standard deviation of the backgrounds' 1/f noise, grey levels
 
 
 @dataclass(frozen=True)

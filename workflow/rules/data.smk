@@ -26,8 +26,10 @@ rule task_net:
         f"{ROOT}/logs/task_net.log",
     benchmark:
         f"{ROOT}/benchmarks/task_net.tsv"
-    # one core: the codecs' warm-ups train beside it
+    # the longest path starts here (task network, then the λ fine-tuned with D_f): first, on one
+    # core, while the codecs' warm-ups (which need no task network) train beside it
     threads: 1
+    priority: 30
     conda:
         ENV
     shell:

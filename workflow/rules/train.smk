@@ -16,7 +16,7 @@ rule warmup:
         f"{ROOT}/benchmarks/train/{{variant}}_warmup.tsv"
     resources:
         gpu=1,
-    priority: 20
+    priority: 10
     conda:
         ENV
     shell:
