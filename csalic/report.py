@@ -432,7 +432,7 @@ def table3(complexity: Sequence[dict[str, Any]], show_paper: bool = True) -> Tab
         flops = d.get("flops", macs * 2)
         device = d.get("device_name") or d.get("device") or "—"
         if d.get("threads") and d.get("device", "cpu") == "cpu" and "encode_s" in d:
-            device = f"{device}, {d['threads']} threads"
+            device = f"{device}, {d['threads']} thread{'s' if d['threads'] != 1 else ''}"
         pname = paper.PAPER_NAME.get(method) if size == "paper" else None
         row = [label, f"{d.get('width', '?')}x{d.get('height', '?')}", _num(macs / 1e9, ".2f"),
                _num(flops / 1e9, ".2f"), _num(d["params"] / 1e6, ".2f"), _num(d.get("encode_s"), ".3f"), _num(d.get("decode_s"), ".3f"),

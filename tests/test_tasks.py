@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from csalic.data.demo import CATEGORIES
 from csalic.errors import CheckpointError, CsalicError
 from csalic.tasks import COCO_CATEGORY_IDS, available_task_networks, load_task_network
 
@@ -168,12 +169,13 @@ def test_demo_network_round_trip(tiny_demo, tmp_path):
     from csalic.tasks.demo_net import save_demo_task_network
 
     net = _train_tiny(tiny_demo)
-    assert net.categories == [1, 2, 3, 4] and net.is_demo
+    ids = [c["id"] for c in CATEGORIES]
+    assert net.categories == ids and net.is_demo
     _check_protocol(net, 64, 128, (4, 8, 16, 32, 64), net.config.fpn_channels)
     path = save_demo_task_network(net, tmp_path / "sub" / "task.pt")
     assert path.is_file() and not list(path.parent.glob(".*tmp"))
     raw = torch.load(path, weights_only=True)
-    assert raw["demo_task_network"] is True and raw["categories"] == [1, 2, 3, 4] and "config" in raw
+    assert raw["demo_task_network"] is True and raw["categories"] == ids and "config" in raw
 
     again = load_task_network("demo_mask_rcnn", weights=path)
     for n in (net, again):

@@ -110,7 +110,7 @@ def _table(r: dict) -> str:
         f"  FLOPs = 2 x MACs: {r['flops_g']:.2f} G (the paper's 258.36 G are MACs)",
     ]
     if "encode_s" in r:
-        threads = f", {r['threads']} threads" if r.get("threads") else ""
+        threads = f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}" if r.get("threads") else ""
         lines += [
             f"  encode {r['encode_s']:.3f} s, decode {r['decode_s']:.3f} s "
             f"(median of {r['runs']} after {r['warmup']} warm-up, entropy coding included; "

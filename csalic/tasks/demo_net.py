@@ -38,7 +38,7 @@ DEMO_NOTE = ("the demo's own task network, trained from scratch on generated dem
 class DemoNetConfig:
     """Architecture of the demo network; stored in the checkpoint so it rebuilds exactly."""
 
-    num_classes: int = 5  # background + categories
+    num_classes: int = 6  # background + the demo data's five categories
     widths: tuple[int, ...] = (24, 48, 96, 128)  # stages at strides 4, 8, 16, 32
     fpn_channels: int = 64
     representation: int = 256  # box head MLP width
