@@ -13,7 +13,6 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from csalic.cli import main
-from csalic.data.demo import MAX_OBJ, MIN_OBJ, OPACITY
 from csalic.data import (
     CATEGORIES,
     CocoEvalSet,
@@ -27,6 +26,7 @@ from csalic.data import (
     write_manifest,
 )
 from csalic.data.crops import RandomCropDataset, load_image, make_loader, to_rgb_float
+from csalic.data.demo import MAX_OBJ, MIN_OBJ, OPACITY
 from csalic.errors import CsalicError
 
 # (width, height) -> kept under both_sides_gt / both_sides_ge at 256

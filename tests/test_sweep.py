@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import micro_params, write_params
 
 from csalic import layout
-from helpers import micro_params, write_params
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -237,9 +237,10 @@ def test_train_task_net_cli(tiny_demo, tmp_path, capsys):
 @pytest.mark.slow
 def test_demo_network_reaches_map50(tmp_path):
     """The default demo data and the demo study's training length give a usable task network (>= 0.5 mAP@0.5)."""
+    from helpers import base_params
+
     from csalic.data.demo import generate_demo
     from csalic.tasks.demo_net import evaluate_map50, train_demo_task_network
-    from helpers import base_params
 
     data = generate_demo(tmp_path / "demo").root
     net = train_demo_task_network(data, steps=base_params()["task"]["demo_steps"], progress=False)
