@@ -1,5 +1,6 @@
 # Paths and wildcard values shared by the rules, all derived from the validated config.
 from csalic import layout
+from csalic.jobs import warmup_spec
 from csalic.pipeline import write_effective_params
 
 STUDY = config["study"]
@@ -27,10 +28,9 @@ def job_files(variant="{variant}", lmbda="{lmbda}"):
     return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]
 
 
-# what a warm-up depends on: not finetune_steps or feature_weight (it trains without D_f), so
-# changing them does not make Snakemake delete and retrain the warm-ups
-WARMUP_SETTINGS = {"seed": config["seed"], "model": config["model"],
-                   "train": {k: v for k, v in config["train"].items() if k not in ("finetune_steps", "feature_weight")}}
+def warmup_settings(wildcards):
+    """What a variant's warm-up depends on, as csalic hashes it: Snakemake reruns it only when these change."""
+    return warmup_spec(config, wildcards.variant, device="cpu").job_params()
 
 
 def warmup_files(variant="{variant}"):

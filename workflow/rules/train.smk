@@ -9,7 +9,7 @@ rule warmup:
         warmup_files(),
     params:
         file=PARAMS,
-        settings=WARMUP_SETTINGS,
+        settings=warmup_settings,
     log:
         f"{ROOT}/logs/train/{{variant}}_warmup.log",
     benchmark:
