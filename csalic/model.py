@@ -101,7 +101,7 @@ class CSALIC(CompressionModel):
         self.scsm = SCSM(c.scsm_iterations) if self.casc else None
         self.luma_features = luma_features(c.n)
         self.chroma_features = chroma_features(c.n, sampled=self.casc)
-        self.fusion = CFTM(c.n) if flags["cftm"] else ConcatFusion(c.n)
+        self.fusion = CFTM(c.n, c.heads) if flags["cftm"] else ConcatFusion(c.n)
         self.g_a = AnalysisTail(self.fusion.out_channels, c.n, c.m, c.heads, c.window)
         self.entropy = ChannelARHyperprior(c.entropy)
         self.g_s = SynthesisTrunk(c.n, c.m, c.heads, c.window)

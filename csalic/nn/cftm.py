@@ -5,8 +5,29 @@ with features as (C x HW) matrices this is a C x C attention between channels,
 which is linear in the number of pixels; read as (HW x C) it would be an
 HW x HW attention costing ~0.5 TFLOPs at 768x512 on its own, twice the whole
 codec's reported 258 G.  We therefore use the channel form, with L2-normalised
-queries and keys and a learned temperature (as in Restormer) so that the softmax
-does not saturate as the number of pixels grows.
+queries and keys and a learned temperature (as in Restormer's transposed
+attention) so that the softmax does not saturate as the number of pixels grows.
+
+Eq. 3 taken literally is a bottleneck at the start of training.  Cosine
+similarities of untrained features are small, so the softmax is nearly uniform
+and every output channel is close to the mean of the value channels: measured on
+the demo size, 32 channels in, an output of effective rank ~5 at a fifth of the
+input's amplitude, with no path around it.  The proposed model then starts behind
+a bottleneck that its own ablation ``concat`` does not have.  Three standard
+remedies, each a reading of the paper rather than a change of what it computes:
+
+- a path around the interaction: ``f^a = f^t + W_o softmax(QK^T)V``.  The paper
+  says the alignment preserves each component's specific characteristics; the
+  residual keeps the component's own features and lets the attention add what it
+  takes from the other component (the residual form of Restormer's MDTA and of
+  every transformer block);
+- several heads, each a softmax over C/heads channels, so that even a uniform
+  attention passes ``heads`` independent mixtures instead of one mean;
+- an output projection ``W_o`` (1x1), so the attended mixture is rescaled and
+  rotated before it is added, as in multi-head attention.
+
+The temperature starts at 1 per head, as in Restormer; with the residual path
+there is no need to start it sharp.
 """
 
 from __future__ import annotations
@@ -20,33 +41,47 @@ from .layers import ChannelAttention, SpatialAttention
 
 
 class CrossComponentInteraction(nn.Module):
-    """softmax(Q K^T) V between channels of one concatenated luma/chroma pair."""
+    """f^t + W_o softmax(Q K^T) V between channels, multi-head, for one concatenated [f^t, f^t_other] pair.
 
-    def __init__(self, in_ch: int, out_ch: int):
+    Args:
+        in_ch (int): channels of the concatenated pair (2N); the first ``out_ch`` are this component's own.
+        out_ch (int): channels of this component (N).
+        heads (int): attention heads; ``out_ch`` must divide by it.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, heads: int = 1):
         super().__init__()
+        if out_ch % heads or in_ch < out_ch:
+            raise ValueError(f"need in_ch >= out_ch and out_ch divisible by heads, got {in_ch}, {out_ch}, {heads}")
+        self.out_ch, self.heads = out_ch, heads
         self.q = conv1x1(in_ch, out_ch)
         self.k = conv1x1(in_ch, out_ch)
         self.v = conv1x1(in_ch, out_ch)
-        self.temperature = nn.Parameter(torch.ones(1))
+        self.proj = conv1x1(out_ch, out_ch)
+        self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
-        q = F.normalize(self.q(x).flatten(2), dim=-1)
-        k = F.normalize(self.k(x).flatten(2), dim=-1)
-        v = self.v(x).flatten(2)
-        att = torch.softmax(q @ k.transpose(1, 2) * self.temperature, dim=-1)
-        return (att @ v).view(b, -1, h, w)
+
+        def split(t: Tensor) -> Tensor:  # (B, C, H, W) -> (B, heads, C/heads, HW)
+            return t.reshape(b, self.heads, self.out_ch // self.heads, h * w)
+
+        q = F.normalize(split(self.q(x)), dim=-1)
+        k = F.normalize(split(self.k(x)), dim=-1)
+        att = torch.softmax(q @ k.transpose(-2, -1) * self.temperature, dim=-1)
+        mixed = (att @ split(self.v(x))).reshape(b, self.out_ch, h, w)
+        return x[:, : self.out_ch] + self.proj(mixed)
 
 
 class CFTM(nn.Module):
     """Fuse luma features f_L and chroma features f_C (each N channels, same size) into 2N channels."""
 
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, heads: int = 1):
         super().__init__()
         self.res_l = ResidualBlock(ch, ch)
         self.res_c = ResidualBlock(ch, ch)
-        self.inter_l = CrossComponentInteraction(2 * ch, ch)
-        self.inter_c = CrossComponentInteraction(2 * ch, ch)
+        self.inter_l = CrossComponentInteraction(2 * ch, ch, heads)
+        self.inter_c = CrossComponentInteraction(2 * ch, ch, heads)
         self.refine_l = ResidualBlock(ch, ch)
         self.refine_c = ResidualBlock(ch, ch)
         self.channel_att = ChannelAttention(2 * ch)
