@@ -35,13 +35,13 @@ from . import __version__
 from .anchors import LABELS, ImageCodec, Uncompressed, get_anchor
 from .errors import CsalicError, UnreadableImageError
 from .io import atomic_write_json, read_json_object
+from .names import CODEC_NAMES
 from .provenance import git_commit
 
 SUMMARY_FORMAT = "csalic.eval-summary"
 SUMMARY_VERSION = 1
 RATE_NOTE = "file bytes x 8 / original pixels (real bitstreams, never estimated bits)"
 log = logging.getLogger(__name__)
-CODEC_NAMES = ("csalic", "vvc", "hevc", "jpeg", "webp", "avif", "none")
 
 
 # ----------------------------------------------------------------------------- CSA-LIC as an ImageCodec
@@ -100,6 +100,10 @@ def make_codec(name: str, *, checkpoint: str | Path | None = None, quality: int 
         if qp is None:
             raise CsalicError("--codec vvc needs --qp (the paper uses 22, 27, 32, 37, 42, 47)")
         return get_anchor("vvc", qp, **vvc_options)
+    if name == "hevc-qp":
+        if qp is None:
+            raise CsalicError("--codec hevc-qp needs --qp 0..51")
+        return get_anchor("hevc-qp", qp)
     if name in ("hevc", "jpeg", "webp", "avif"):
         if quality is None:
             raise CsalicError(f"--codec {name} needs --quality 1..100")

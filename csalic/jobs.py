@@ -33,8 +33,10 @@ class JobSpec:
     train: dict[str, Any] = field(default_factory=dict)
     study: str = "demo"
     params_hash: str = ""
-    init_from: str | None = None        # final.pt of the job this one is fine-tuned from (train.init: warmup)
-    init_job_hash: str | None = None    # that job's hash: a changed parent invalidates this job
+    init_from: str | None = None        # final.pt of the job this one is fine-tuned from (train.init: warmup),
+                                        # or the warm-start checkpoint (train.init: pretrained)
+    init_job_hash: str | None = None    # that job's hash, or "sha256:<hex>" of the warm-start checkpoint:
+                                        # a changed parent invalidates this job
     stage: str = "train"                # "warmup": the λ-independent start of a variant's λ (not a result)
 
     def job_params(self) -> dict[str, Any]:
@@ -65,16 +67,40 @@ def _hash(obj: Any) -> str:
 
 def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | None = None,
                      max_steps: int | None = None, device: str | None = None) -> JobSpec:
-    """The job of one (variant, λ); under ``train.init: warmup`` it fine-tunes the variant's warm-up."""
+    """The job of one (variant, λ).
+
+    Under ``train.init: warmup`` it fine-tunes the variant's warm-up job; under
+    ``train.init: pretrained`` the variant's committed warm-start checkpoint, whose
+    sha256 is part of the job's identity.
+    """
     if not lmbda > 0:
         raise CsalicError(f"λ must be positive, got {lmbda}")
     train = dict(params["train"])
-    parent = None
+    init_from = init_hash = None
     if layout.uses_warmup(params):
         parent = warmup_spec(params, variant, max_steps=max_steps, device=device)
+        init_from, init_hash = str(Path(parent.out_dir) / "final.pt"), parent.job_hash()
+    elif layout.uses_pretrained(params):
+        path = layout.pretrained_checkpoint(params, variant)
+        init_from, init_hash = str(path), f"sha256:{file_sha256(path, 'warm-start checkpoint')}"
+    if init_from:
         train["max_steps"] = int(train.get("finetune_steps") or train["max_steps"])
     return _spec(params, variant, lmbda, train, out_dir or layout.job_dir(params, variant, lmbda),
-                 max_steps, device, parent)
+                 max_steps, device, init_from, init_hash)
+
+
+def file_sha256(path: str | Path, what: str) -> str:
+    import hashlib
+
+    p = Path(path)
+    if not p.is_file():
+        raise CsalicError(f"{what} {p} not found (train.init: pretrained): restore it from git, or rebuild it "
+                          "with `csalic pretrain --params config/pretrain.yaml`")
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device: str | None = None) -> JobSpec:
@@ -91,12 +117,13 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
     lw = params["train"].get("warmup_lambda")
     if lw is None or not float(lw) > 0:
         raise CsalicError(f"train.warmup_lambda must be a positive number under train.init: warmup, got {lw!r}")
-    return _spec(params, variant, float(lw), train, layout.warmup_dir(params, variant), max_steps, device, None,
+    return _spec(params, variant, float(lw), train, layout.warmup_dir(params, variant), max_steps, device,
                  stage="warmup")
 
 
 def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_steps: int | None,
-          device: str | None, parent: JobSpec | None, stage: str = "train") -> JobSpec:
+          device: str | None, init_from: str | None = None, init_hash: str | None = None,
+          stage: str = "train") -> JobSpec:
     from .params import params_hash
 
     if variant not in params["variants"] and variant not in ("full", "no_casc", "concat", "baseline"):
@@ -119,8 +146,8 @@ def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_st
         train=train,
         study=params["study"],
         params_hash=params_hash(params),
-        init_from=str(Path(parent.out_dir) / "final.pt") if parent else None,
-        init_job_hash=parent.job_hash() if parent else None,
+        init_from=init_from,
+        init_job_hash=init_hash,
         stage=stage,
     )
 

@@ -51,6 +51,16 @@ def uses_warmup(params: dict) -> bool:
     return params["train"].get("init", "scratch") == "warmup"
 
 
+def uses_pretrained(params: dict) -> bool:
+    """``train.init: pretrained``: each λ is fine-tuned from a committed warm-start checkpoint of its variant."""
+    return params["train"].get("init", "scratch") == "pretrained"
+
+
+def pretrained_checkpoint(params: dict, variant: str) -> Path:
+    """``<train.pretrained>/<variant>.pt``, written by ``csalic pretrain``."""
+    return Path(params["train"].get("pretrained") or "pretrained/demo") / f"{variant}.pt"
+
+
 def warmup_dir(params: dict, variant: str) -> Path:
     return root(params) / "train" / variant / "warmup"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from . import layout
 from .errors import CsalicError
 from .io import atomic_write_json
+from .names import POINT_PATTERN, QP_CODECS
 
-ANCHOR_POINT = re.compile(r"^(?P<codec>none|hevc|jpeg|webp|avif|vvc)(?:-(?P<kind>qp|q)(?P<value>\d+))?$")
 
 
 def _cli(argv: list[str]) -> None:
@@ -96,15 +96,20 @@ def prepare_task_net(params: dict, threads: int = 1) -> None:
 
 
 def parse_point(point: str) -> tuple[str, int | None]:
-    m = ANCHOR_POINT.match(point)
-    if not m:
-        raise CsalicError(f"anchor point {point!r} is not none, hevc-qN, jpeg-qN, webp-qN, avif-qN or vvc-qpN")
-    codec, kind, value = m.group("codec"), m.group("kind"), m.group("value")
-    if codec == "none":
-        return codec, None
-    if (codec == "vvc") != (kind == "qp") or value is None:
-        raise CsalicError(f"anchor point {point!r}: vvc takes -qpN, the others -qN")
-    return codec, int(value)
+    """``vvc-qp57`` -> (``vvc``, 57); ``hevc-qp45`` -> (``hevc-qp``, 45); ``jpeg-q10`` -> (``jpeg``, 10)."""
+    if not re.fullmatch(POINT_PATTERN, point):
+        raise CsalicError(f"anchor point {point!r} is not none, hevc-qN, jpeg-qN, webp-qN, avif-qN, vvc-qpN "
+                          "or hevc-qpN")
+    if point == "none":
+        return "none", None
+    codec, setting = point.split("-", 1)
+    if setting.startswith("qp"):
+        codec = "hevc-qp" if codec == "hevc" else codec
+        value = int(setting[2:])
+        if value > QP_CODECS[codec]:
+            raise CsalicError(f"anchor point {point!r}: QP above {QP_CODECS[codec]}")
+        return codec, value
+    return codec, int(setting[1:])
 
 
 def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str | None = None,
@@ -124,7 +129,7 @@ def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str
         codec, value = parse_point(anchor)
         out = layout.eval_dir(params, dataset, anchor)
         argv += ["--codec", codec, "--out", out]
-        if codec == "vvc":
+        if codec in ("vvc", "hevc-qp"):
             argv += ["--qp", value]
         elif value is not None:
             argv += ["--quality", value]
@@ -149,7 +154,7 @@ def measure_complexity(params: dict) -> Path:
 def anchor_method(params: dict) -> str:
     """VVC-Intra when its points are evaluated, else HEVC-Intra, else the first other anchor listed."""
     codecs = [parse_point(p)[0] for p in params["anchors"]["points"]]
-    for preferred in ("vvc", "hevc"):
+    for preferred in ("vvc", "hevc-qp", "hevc"):
         if preferred in codecs:
             return preferred
     others = [c for c in codecs if c != "none"]

@@ -4,7 +4,7 @@ Input: the ``summary.json`` files that ``csalic evaluate`` writes, found by walk
 the folders given (any depth; the suggested layout is
 ``results/<study>/eval/<dataset>/<method>/<setting>/summary.json``).  Each
 summary names its own dataset, method and setting, so the folder names are only
-a convention.  Methods: ``vvc``, ``hevc``, ``jpeg``, ``webp``, ``avif``, ``none``
+a convention.  Methods: ``vvc``, ``hevc-qp``, ``hevc``, ``jpeg``, ``webp``, ``avif``, ``none``
 (uncompressed ceiling), ``csalic-<variant>``; published methods come from a
 file (:mod:`csalic.anchors.published`); Table 3 reads ``csalic complexity --json``
 output files.
@@ -47,7 +47,7 @@ GROUP_ORDER = ("COCO2017", "OpenImagesV6")
 # the paper's dataset whose numbers are shown beside a reproduced column group
 PAPER_DATASET = {"COCO2017": "COCO2017", "OpenImagesV6": "OpenImagesV6", "demo_val": "COCO2017"}
 ABLATION_ORDER = ("baseline", "no_casc", "concat", "full")
-ANCHOR_ORDER = ("vvc", "hevc", "jpeg", "webp", "avif")
+ANCHOR_ORDER = ("vvc", "hevc-qp", "hevc", "jpeg", "webp", "avif")
 PUBLISHED_ORDER = ("LALIC", "SMIC-Net", "UG-ICM")
 BD_METHOD = "pchip"
 DEMO_NOTE = ("Demo study: the generated demo val set stands in for both COCO2017 and OpenImagesV6 and the task "
@@ -77,9 +77,14 @@ class Study:
     task_nets: dict[tuple[str, str], str]
     demo: bool = False
     sources: list[str] = field(default_factory=list)
+    tools: dict[str, str] = field(default_factory=dict)  # method -> label naming its tool and version
 
     def curve(self, dataset: str, method: str, task: str) -> RateCurve | None:
         return self.curves.get((dataset, method, task))
+
+    def label(self, method: str) -> str:
+        """Row and legend label: the tool and its version where the results name them."""
+        return self.tools.get(method) or _label(method)
 
 
 def find_summaries(paths: Sequence[str | Path]) -> list[Path]:
@@ -164,34 +169,39 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
             groups[name][task] = ds
     order = [g for g in GROUP_ORDER if g in groups] + sorted(g for g in groups if g not in GROUP_ORDER)
     groups = {g: groups[g] for g in order}
-    anchor, note = _pick_anchor(anchor, curves, datasets)
+    found: dict[str, set[str]] = defaultdict(set)
+    for s in summaries:
+        if label := ((s.get("provenance") or {}).get("codec") or {}).get("label"):
+            found[s["method"]].add(str(label))
+    tools = {m: " / ".join(sorted(labels)) for m, labels in found.items()}
+    anchor, note = _pick_anchor(anchor, curves, datasets, tools)
     demo = any(s["dataset"] == "demo_val" or (s.get("provenance", {}).get("task_net") or {}).get("demo_task_network")
                for s in summaries)
     return Study(curves, ceilings, groups, anchor, note, methods, sorted(pub_methods, key=_published_key), chosen,
-                 demo, [str(f) for f in files])
+                 demo, [str(f) for f in files], tools)
 
 
 def _published_key(m: str) -> tuple[int, str]:
     return (PUBLISHED_ORDER.index(m) if m in PUBLISHED_ORDER else len(PUBLISHED_ORDER), m)
 
 
-def _pick_anchor(anchor: str, curves: dict, datasets: list[str]) -> tuple[str, str]:
+def _pick_anchor(anchor: str, curves: dict, datasets: list[str], tools: dict[str, str]) -> tuple[str, str]:
     def covers(m: str) -> bool:
         return all(any((ds, m, t) in curves for t in TASKS) for ds in datasets)
 
     if anchor == "auto":
-        anchor = next((m for m in ("vvc", "hevc") if covers(m)), "")
+        anchor = next((m for m in ("vvc", "hevc-qp", "hevc") if covers(m)), "")
         if not anchor:
-            raise CsalicError("no anchor results: evaluate VVC-Intra (--codec vvc) or HEVC-Intra (--codec hevc) "
-                              f"on every dataset ({', '.join(datasets)}), or name another method with --anchor")
+            raise CsalicError("no anchor results: evaluate VVC-Intra (--codec vvc) or HEVC-Intra (--codec hevc-qp "
+                              f"or hevc) on every dataset ({', '.join(datasets)}), or name another method with "
+                              "--anchor")
     elif not covers(anchor):
         raise CsalicError(f"anchor {anchor!r} has no results on every dataset ({', '.join(datasets)})")
-    label = method_label(anchor)
+    label = tools.get(anchor) or method_label(anchor)
     if anchor == "vvc":
-        return anchor, "Anchor: VVC-Intra (the paper's anchor)."
-    if anchor == "hevc":
-        return anchor, ("Anchor: HEVC-Intra (x265 via pillow-heif), standing in for the paper's VVC-Intra "
-                        "(no VVC-Intra results: no VVC encoder was available).")
+        return anchor, f"Anchor: {label}, the paper's anchor."
+    if anchor in ("hevc", "hevc-qp"):
+        return anchor, f"Anchor: {label}, standing in for the paper's VVC-Intra (no VVC-Intra results)."
     return anchor, f"Anchor: {label} (not the paper's anchor, which is VVC-Intra)."
 
 
@@ -322,7 +332,7 @@ def table1(study: Study, show_paper: bool = True) -> Table:
     rows, records = [], []
     for m in rows_methods:
         pname = paper.PAPER_NAME.get(m, m)
-        row = [_label(m)]
+        row = [study.label(m)]
         for g, tasks in study.groups.items():
             cells = {t: bd_cell(study, tasks.get(t), m, t) for t in TASKS}
             cells["average"] = average_cell(cells["detection"], cells["segmentation"])
@@ -336,13 +346,13 @@ def table1(study: Study, show_paper: bool = True) -> Table:
                     continue
                 records.append({"table": "table1", "dataset": g, "eval_dataset": tasks.get(t, "") if t != "average"
                                 else "+".join(sorted(set(tasks.values()))), "task": t, "method": m,
-                                "label": _label(m), "anchor": study.anchor,
+                                "label": study.label(m), "anchor": study.anchor,
                                 "bd_rate": c.rate, "bd_map": c.quality, "notes": "; ".join(c.notes),
                                 "paper_dataset": PAPER_DATASET.get(g, "") if pv else "",
                                 "paper_bd_rate": pv[0] if pv else None, "paper_bd_map": pv[1] if pv else None})
         rows.append(row)
     caption = (f"Table 1: BD-rate (η1, %) and BD-mAP@0.5 (η2, percentage points) against "
-               f"{method_label(study.anchor)}; negative η1 and positive η2 favour the method.")
+               f"{study.label(study.anchor)}; negative η1 and positive η2 favour the method.")
     general = _study_notes(study) + [
         f"Reproduced columns: {BD_METHOD} Bjøntegaard deltas over this study's (bpp, mAP@0.5) curves; "
         "published methods from their published points. '—': no results; 'n/a': not computable (see note)."]
@@ -388,7 +398,7 @@ def table2(study: Study, show_paper: bool = True, group: str | None = None) -> T
                                 "paper_bd_map": p[1] if p else None})
         rows.append(row)
     caption = (f"Table 2: Ablation of CSA-LIC components on {group}: BD-rate (η1, %) and BD-mAP@0.5 (η2, "
-               f"percentage points) against {method_label(study.anchor)}.")
+               f"percentage points) against {study.label(study.anchor)}.")
     general = _study_notes(study) + ["Variants: baseline (no SCSM/CFTM/CGM), no_casc (CFTM only), concat "
                                      "(SCSM+CGM, channel concatenation instead of CFTM), full."]
     if show_paper:
@@ -556,7 +566,7 @@ def rate_accuracy_figure(study: Study, out_dir: str | Path, name: str = "rate_ac
                 style.update(color="tab:red", lw=2.0)
             elif c.published:
                 style.update(ls="--", marker="^")
-            ax.plot(c.bpp, [q * 100 for q in c.quality], label=_label(m), **style)
+            ax.plot(c.bpp, [q * 100 for q in c.quality], label=study.label(m), **style)
         if (ds, task) in study.ceilings:
             top = study.ceilings[(ds, task)] * 100
             ax.axhline(top, color="grey", ls=":", lw=1, label="Uncompressed")
@@ -568,7 +578,7 @@ def rate_accuracy_figure(study: Study, out_dir: str | Path, name: str = "rate_ac
         ax.legend(fontsize=7)
     for k in range(len(panels), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
-    title = f"Rate-accuracy ({study.anchor_note.split(' (')[0].replace('Anchor: ', 'anchor: ')})"
+    title = f"Rate-accuracy (anchor: {method_label(study.anchor)})"
     fig.suptitle(title + (" - demo study" if study.demo else ""), fontsize=11)
     fig.tight_layout()
     out = Path(out_dir)

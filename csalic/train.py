@@ -134,9 +134,15 @@ def load_task(spec: JobSpec, device: torch.device):
 
 
 def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
-    """The finished parent job's weights, checked to be the job this one was planned from."""
+    """The finished parent job's (or warm-start checkpoint's) weights, checked to be what this job was planned from."""
     from .checkpoint import load_codec
+    from .jobs import file_sha256
 
+    if (spec.init_job_hash or "").startswith("sha256:"):
+        if f"sha256:{file_sha256(spec.init_from, 'warm-start checkpoint')}" != spec.init_job_hash:
+            raise CsalicError(f"{spec.init_from} changed after this job was planned; run the job again")
+        model, _ = load_codec(spec.init_from, device, size=spec.size, variant=spec.variant)
+        return model.state_dict()
     parent_dir = Path(spec.init_from).parent
     summary = finished_summary(parent_dir)
     if summary is None:

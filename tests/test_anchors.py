@@ -1,4 +1,5 @@
-"""Anchors: Pillow/pillow-heif round trips with real sizes, and VVC through a fake vvenc/VTM on PATH."""
+"""Anchors: real round trips (VVenC and x265 through the bundled FFmpeg, Pillow, pillow-heif), and the
+command lines of vvencapp and VTM checked against fake tools (those two are not installable here)."""
 
 import json
 import math
@@ -13,8 +14,8 @@ from PIL import Image
 
 from csalic.anchors import (Uncompressed, available_anchors, avif_available, get_anchor, load_published,
                             primary_anchor, published_curves)
-from csalic.anchors.vvc import (INSTALL_HINT, parse_encoder_output, read_yuv, rgb_to_yuv420,
-                                write_yuv, yuv420_to_rgb)
+from csalic.anchors.vvc import parse_encoder_output
+from csalic.anchors.yuv420 import read_yuv, rgb_to_yuv420, write_yuv, yuv420_to_rgb
 from csalic.errors import CsalicError
 from csalic.evaluate import psnr_rgb
 from csalic.imageio import load_image
@@ -167,20 +168,73 @@ def fake_path(tmp_path, monkeypatch):
     return bin_dir, log
 
 
-def test_no_vvc_encoder_says_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(CsalicError) as err:
-        get_anchor("vvc", 32)
-    msg = str(err.value)
-    assert msg == INSTALL_HINT and "\n" not in msg
-    assert "github.com/fraunhoferhhi/vvenc" in msg and "anchors.vvc_encoder" in msg
+def _photo(w=161, h=123) -> Image.Image:
+    """A crop of a real photograph (matplotlib's sample), odd-sized, so 4:2:0 padding is exercised."""
+    from matplotlib import cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
+        return im.convert("RGB").resize((256, 256)).crop((40, 20, 40 + w, 20 + h))
+
+
+@pytest.mark.parametrize("name,qps,version", [("vvc", (32, 47, 63), "VVenC 1.15"), ("hevc-qp", (30, 42, 51), "x265 ")])
+def test_bundled_ffmpeg_codes_real_vvc_and_hevc_pictures(name, qps, version):
+    """No configuration: VVenC and x265 through imageio-ffmpeg's FFmpeg, real Annex-B bitstreams both ways."""
+    img = _photo()
+    points = []
+    for qp in qps:
+        codec = get_anchor(name, qp)
+        data = codec.encode(img)
+        assert data[:4] == bytes([0, 161, 0, 123])  # size header, then the raw bitstream
+        assert data[4:8] in (b"\x00\x00\x00\x01", b"\x00\x00\x01\x00") or data[4:7] == b"\x00\x00\x01"
+        dec = codec.decode(data)
+        assert dec.size == img.size and dec.mode == "RGB"
+        points.append((len(data) * 8 / (161 * 123), psnr_rgb(img, dec)))
+    (b0, p0), (b1, p1), (b2, p2) = points
+    assert b0 > b1 > b2 > 0 and p0 > p1 > p2 > 15  # a higher QP spends fewer bits on a worse picture
+    assert p0 > 30
+    d = codec.describe()
+    assert d["qp"] == qps[-1] and d["setting"] == f"qp={qps[-1]}"
+    assert version in d["label"] and "via FFmpeg 9" in d["label"] and d["label"].endswith("4:2:0 10-bit)")
+    if name == "vvc":
+        assert d["flavour"] == "ffmpeg" and d["encoder"] == d["decoder"]
+
+
+def test_bundled_vvc_is_deterministic_and_turns_perceptual_qp_adaptation_off():
+    codec = get_anchor("vvc", 45)
+    img = _photo(64, 48)
+    assert codec.encode(img) == codec.encode(img)
+    cmd = codec.encoder_command(Path("/w/in put.yuv"), Path("/w/o;ut.266"), 64, 48)
+    assert cmd[cmd.index("-qpa") + 1] == "0" and cmd[cmd.index("-c:v") + 1] == "libvvenc"
+    assert cmd[cmd.index("-pix_fmt") + 1] == "yuv420p10le" and cmd[-3:] == ["-f", "vvc", "/w/o;ut.266"]
+    assert "/w/in put.yuv" in cmd and cmd[cmd.index("-threads") + 1] == "1"
+
+
+def test_a_broken_ffmpeg_is_one_line(monkeypatch, tmp_path):
+    from csalic.anchors import ffmpeg
+
+    ffmpeg.ffmpeg_info.cache_clear()
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no ffmpeg"))
+    for name in ("vvc", "hevc-qp"):
+        with pytest.raises(CsalicError) as err:
+            get_anchor(name, 32)
+        assert "\n" not in str(err.value) and "unset it to use the bundled FFmpeg" in str(err.value)
     assert available_anchors()["vvc"][0] is False
     assert primary_anchor()[0] == "hevc" and "stands in for VVC-Intra" in primary_anchor()[1]
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/bin/true")  # runs, but is no FFmpeg with libvvenc
+    with pytest.raises(CsalicError, match="has no encoder libvvenc and no decoder vvc"):
+        get_anchor("vvc", 32)
+    ffmpeg.ffmpeg_info.cache_clear()
+
+
+def test_hevc_qp_range():
+    for qp in (-1, 52, 3.5):
+        with pytest.raises(CsalicError, match="HEVC QP must be an integer 0..51"):
+            get_anchor("hevc-qp", qp)
 
 
 def test_vvenc_command_is_a_list_with_paths_intact(fake_path):
     bin_dir, _ = fake_path
-    codec = get_anchor("vvc", 37)
+    codec = get_anchor("vvc", 37, vvc_encoder="vvencapp")
     assert codec.tools.flavour == "vvenc" and codec.tools.decoder == bin_dir / "vvdecapp"
     yuv, bit = Path("/w/a b;$(x).yuv"), Path("/w/o ut.266")
     assert codec.encoder_command(yuv, bit, 98, 62) == [
@@ -197,7 +251,7 @@ def test_vvc_round_trip_odd_size_and_shell_characters(fake_path, tmp_path):
     _image(97, 61, shapes=False).save(src)
     img = load_image(src)
     work = tmp_path / "work dir;$(touch PWNED2)"
-    codec = get_anchor("vvc", 32, workdir=work)
+    codec = get_anchor("vvc", 32, vvc_encoder="vvencapp", workdir=work)
     data = codec.encode(img)
     assert len(data) == 4 + 8 + 98 * 62 * 3  # size header + fake tag + padded 10-bit 4:2:0 picture
     assert data[:4] == bytes([0, 97, 0, 61])
@@ -217,7 +271,7 @@ def test_vvc_round_trip_odd_size_and_shell_characters(fake_path, tmp_path):
 def test_vvc_encoder_failure_is_one_line_with_the_tools_last_stderr_line(fake_path, monkeypatch):
     monkeypatch.setenv("FAKE_VVC_FAIL", "1")
     with pytest.raises(CsalicError) as err:
-        get_anchor("vvc", 32).encode(_image())
+        get_anchor("vvc", 32, vvc_encoder="vvencapp").encode(_image())
     assert str(err.value) == "VVC encoder vvencapp failed (exit 3): error: fake failure last line"
 
 
@@ -238,11 +292,15 @@ def test_vtm_flavour_by_configured_path(tmp_path, monkeypatch):
 def test_vvc_bad_settings(fake_path, tmp_path):
     for qp in (-1, 64, 3.5, "32"):
         with pytest.raises(CsalicError, match="QP must be an integer 0..63"):
-            get_anchor("vvc", qp)
+            get_anchor("vvc", qp, vvc_encoder="vvencapp")
     with pytest.raises(CsalicError, match="VVC encoder .* not found"):
         get_anchor("vvc", 32, vvc_encoder=tmp_path / "nope" / "vvencapp")
     with pytest.raises(CsalicError, match="truncated"):
-        get_anchor("vvc", 32).decode(b"\x00\x01")
+        get_anchor("vvc", 32, vvc_encoder="vvencapp").decode(b"\x00\x01")
+    with pytest.raises(CsalicError, match="applies to VTM's EncoderApp only"):
+        get_anchor("vvc", 32, config=__file__)
+    with pytest.raises(CsalicError, match="cannot tell whether"):
+        get_anchor("vvc", 32, vvc_encoder=sys.executable)
 
 
 def test_parse_vtm_output():

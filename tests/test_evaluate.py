@@ -99,6 +99,8 @@ def test_make_codec_needs_its_setting():
         make_codec("csalic")
     with pytest.raises(CsalicError, match="needs --qp"):
         make_codec("vvc")
+    with pytest.raises(CsalicError, match="needs --qp 0..51"):
+        make_codec("hevc-qp")
     with pytest.raises(CsalicError, match="needs --quality"):
         make_codec("webp")
     with pytest.raises(CsalicError, match="unknown codec"):
@@ -121,6 +123,14 @@ def test_cli_evaluate(demo, net, tmp_path, monkeypatch, capsys):
     assert "--qp only applies to --codec vvc" in capsys.readouterr().err
     assert main(args[:-3] + ["--max-images", "0"]) == 2
     assert "--max-images must be >= 1" in capsys.readouterr().err
+    # the paper's anchor with no configuration: VVenC through the bundled FFmpeg, named in the summary
+    vvc = ["evaluate", "--codec", "vvc", "--qp", "50"] + args[5:-4] + [str(tmp_path / "vvc"), "--max-images", "1",
+                                                                       "--quiet"]
+    assert main(vvc) == 0, capsys.readouterr().err
+    s = load_summary(tmp_path / "vvc" / "summary.json")
+    assert s["method"] == "vvc" and s["setting"] == "qp=50" and 0 < s["bpp"] < 1
+    assert s["provenance"]["codec"]["label"].startswith("VVC-Intra (VVenC 1.15")
+    assert s["provenance"]["codec"]["flavour"] == "ffmpeg"
 
 
 def test_exif_rotated_image_is_read_as_annotated(tmp_path):

@@ -79,12 +79,17 @@ def test_vvc_results_make_vvc_the_anchor(tmp_path):
     for src in (dst / "demo_val" / "hevc").rglob("summary.json"):
         s = json.loads(src.read_text())
         s["method"] = s["codec"] = "vvc"
+        s.setdefault("provenance", {}).setdefault("codec", {})["label"] = "VVC-Intra (VVenC 1.15.0 via FFmpeg 9.0.2 libvvenc, 4:2:0 10-bit)"
         target = dst / "demo_val" / "vvc" / src.parent.name / "summary.json"
         target.parent.mkdir(parents=True)
         target.write_text(json.dumps(s))
     study = collect([dst])
-    assert study.anchor == "vvc" and study.anchor_note == "Anchor: VVC-Intra (the paper's anchor)."
-    assert "HEVC-Intra" in to_markdown(table1(study))  # the other anchor becomes a compared method
+    assert study.anchor == "vvc"
+    assert study.anchor_note == ("Anchor: VVC-Intra (VVenC 1.15.0 via FFmpeg 9.0.2 libvvenc, 4:2:0 10-bit), "
+                                 "the paper's anchor.")
+    md = to_markdown(table1(study))
+    assert "HEVC-Intra" in md  # the other anchor becomes a compared method
+    assert md.count("VVenC 1.15.0 via FFmpeg 9.0.2 libvvenc") == 2  # in the caption and the anchor note
     assert collect([dst], anchor="jpeg").anchor_note.startswith("Anchor: JPEG (not the paper's anchor")
 
 

@@ -1,5 +1,6 @@
 """Training: the loss of Eq. 4, the learning-rate schedule, and kill-and-resume equality."""
 
+import json
 import os
 import signal
 import subprocess
@@ -222,3 +223,64 @@ def test_a_resume_point_from_other_settings_is_set_aside_not_lost(study, tmp_pat
     summary = train_job(changed, progress=False)
     assert summary["job_hash"] == changed.job_hash() and summary["steps"] == 2
     assert (tmp_path / "job" / "last.stale.pt").read_bytes() == before
+
+
+# ----------------------------------------------------------------------------- train.init: pretrained
+
+def test_pretrain_exports_warm_starts_that_each_lambda_fine_tunes(study, tmp_path, monkeypatch):
+    """csalic pretrain --export-only: float16 parameters, provenance, a README; λ jobs start from them."""
+    from csalic.checkpoint import load_codec, read_record
+    from csalic.errors import CsalicError
+    from csalic.jobs import warmup_spec
+    from csalic.train import spec_from_params, train_job
+
+    cwd, params = study
+    monkeypatch.chdir(cwd)
+    warm = dict(params, study="pre", variants=["baseline"],
+                train=dict(params["train"], init="warmup", max_steps=3, warmup_lambda=0.003))
+    pre_file = write_params(cwd / "pretrain.yaml", warm)
+    out = cwd / "pretrained" / "mini"
+    proc = _csalic(cwd, "pretrain", "--params", pre_file, "--out", out, "--export-only")
+    assert proc.wait(120) == 2 and "has not finished" in proc.stderr.read()
+    from csalic.data.demo import generate_demo
+
+    generate_demo(layout.demo_data(warm), n_train=8, n_val=2, size=(288, 288))
+    train_job(warmup_spec(warm, "baseline"), progress=False)
+    proc = _csalic(cwd, "pretrain", "--params", pre_file, "--out", out, "--export-only")
+    assert proc.wait(120) == 0, proc.stderr.read()
+
+    record = read_record(out / "baseline.pt")
+    source = _weights(layout.warmup_dir(warm, "baseline") / "final.pt")
+    halves = [k for k, v in record["state_dict"].items() if v.dtype == torch.float16]
+    assert len(halves) > 50 and record["entropy_updated"] is False
+    for k in halves:  # parameters rounded to float16, nothing else changed
+        assert torch.equal(record["state_dict"][k], source[k].half()), k
+    assert record["meta"]["pretrained"]["steps"] == 3 and record["meta"]["pretrained"]["study"] == "pre"
+    provenance = json.loads((out / "provenance.json").read_text())["variants"]["baseline"]
+    assert provenance["params_hash"] and provenance["git_commit"] and provenance["sha256"]
+    readme = (out / "README.md").read_text()
+    assert f"csalic pretrain --params {pre_file}" in readme and "| baseline | 3 |" in readme
+    model, _ = load_codec(out / "baseline.pt", size="demo", variant="baseline")  # usable as a codec
+    assert model.entropy.gaussian_conditional._offset.numel() > 0
+
+    study_params = dict(params, train=dict(params["train"], init="pretrained", pretrained=str(out),
+                                           finetune_steps=2, lr=1e-20))
+    job = spec_from_params(study_params, "baseline", 0.01, out_dir=str(tmp_path / "tuned"))
+    assert job.init_from == str(out / "baseline.pt") and job.init_job_hash == f"sha256:{provenance['sha256']}"
+    assert job.train["max_steps"] == 2
+    train_job(job, progress=False)
+    tuned = _weights(tmp_path / "tuned" / "final.pt")
+    moved = [k for k in halves if not k.endswith("quantiles")
+             and not torch.allclose(tuned[k], source[k].half().float(), atol=1e-6)]
+    assert moved == []  # a vanishing learning rate keeps the warm start's weights
+
+    # a rebuilt warm start is another job; one changed after planning is refused; a missing one is one line
+    other = dict(params, variants=["full"], train=study_params["train"])
+    with pytest.raises(CsalicError, match="warm-start checkpoint .*full.pt not found.*csalic pretrain"):
+        spec_from_params(other, "full", 0.01)
+    (out / "baseline.pt").write_bytes((out / "baseline.pt").read_bytes() + b"\0")
+    assert spec_from_params(study_params, "baseline", 0.01).job_hash() != job.job_hash()
+    stale = spec_from_params(study_params, "baseline", 0.01, out_dir=str(tmp_path / "stale"))
+    (out / "baseline.pt").write_bytes((out / "baseline.pt").read_bytes()[:-1])
+    with pytest.raises(CsalicError, match="changed after this job was planned"):
+        train_job(stale, progress=False)

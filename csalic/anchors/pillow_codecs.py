@@ -90,7 +90,7 @@ def _register_heif() -> str:
 
 
 class HEVCIntra(PillowCodec):
-    """HEVC intra through libheif/x265: the anchor when no VVC encoder is installed."""
+    """HEVC intra through libheif/x265 at a quality 1..100 (:class:`csalic.anchors.x265.HEVCIntraQP` codes at a QP)."""
 
     name, format, label = "hevc", "HEIF", "HEVC-Intra (HEIF)"
     save_options = {"chroma": 420}
@@ -100,7 +100,10 @@ class HEVCIntra(PillowCodec):
         super().__init__(quality)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "library": self._library}
+        import pillow_heif
+
+        return {**super().describe(), "library": self._library,
+                "label": f"HEVC-Intra (x265 via pillow-heif {pillow_heif.__version__}, HEIF 4:2:0)"}
 
 
 def avif_available() -> tuple[bool, str]:

@@ -11,7 +11,7 @@ import json
 
 from ..errors import CsalicError
 
-CODECS = ("csalic", "vvc", "hevc", "jpeg", "webp", "avif", "none")
+from ..names import CODEC_NAMES as CODECS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,16 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "summary.json and compressai.json to --out. The rate is the real file size. "
                     "Suggested --out: results/<study>/eval/<dataset>/<method>/<setting>.")
     p.add_argument("--codec", required=True, choices=CODECS,
-                   help="csalic (needs --checkpoint), vvc (--qp), hevc/jpeg/webp/avif (--quality), "
-                        "none (uncompressed: the task network's ceiling)")
+                   help="csalic (needs --checkpoint), vvc and hevc-qp (--qp; VVenC and x265 through the bundled "
+                        "FFmpeg), hevc/jpeg/webp/avif (--quality), none (uncompressed: the task network's ceiling)")
     p.add_argument("--checkpoint", help="CSA-LIC codec checkpoint (.pt) for --codec csalic")
     p.add_argument("--quality", type=int, help="quality 1..100 for hevc, jpeg, webp, avif")
-    p.add_argument("--qp", type=int, help="QP 0..63 for vvc (paper: 22 27 32 37 42 47)")
-    p.add_argument("--vvc-encoder", help="vvencapp or VTM EncoderAppStatic (default: anchors.vvc_encoder "
-                                         "from --params, else PATH)")
+    p.add_argument("--qp", type=int, help="QP 0..63 for vvc (paper: 22 27 32 37 42 47), 0..51 for hevc-qp")
+    p.add_argument("--vvc-encoder", help="vvencapp, VTM EncoderAppStatic or an FFmpeg with libvvenc (default: "
+                                         "anchors.vvc_encoder from --params, else the FFmpeg imageio-ffmpeg bundles)")
     p.add_argument("--vvc-decoder", help="vvdecapp or VTM DecoderAppStatic (default: beside the encoder, then PATH)")
     p.add_argument("--vvc-config", help="VTM only: encoder cfg, e.g. cfg/encoder_intra_vtm.cfg")
-    p.add_argument("--vvc-preset", default="medium", help="vvencapp preset (default: %(default)s)")
+    p.add_argument("--vvc-preset", default="medium", choices=("faster", "fast", "medium", "slow", "slower"),
+                   help="VVenC preset, FFmpeg or vvencapp (default: %(default)s)")
     p.add_argument("--images", required=True, help="folder of the dataset's images")
     p.add_argument("--annotations", required=True, help="COCO instances JSON of the dataset")
     p.add_argument("--dataset-name", required=True,
@@ -50,10 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     a = sub.add_parser("anchors", help="list the anchors usable here and the primary anchor",
-                       description="Say which traditional codecs can run on this machine (VVC needs an external "
-                                   "vvencapp/VTM) and which one is the primary anchor (VVC-Intra, else HEVC-Intra).")
+                       description="Say which traditional codecs can run on this machine (VVC and HEVC at a QP "
+                                   "through the FFmpeg bundled with imageio-ffmpeg, or vvencapp/VTM) and which one "
+                                   "is the primary anchor (VVC-Intra, else HEVC-Intra).")
     a.add_argument("--params", help="params.yaml (anchors.primary, anchors.vvc_encoder)")
-    a.add_argument("--vvc-encoder", help="vvencapp or VTM EncoderAppStatic")
+    a.add_argument("--vvc-encoder", help="vvencapp, VTM EncoderAppStatic or an FFmpeg with libvvenc")
     a.add_argument("--vvc-decoder", help="vvdecapp or VTM DecoderAppStatic")
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.set_defaults(func=_anchors)
@@ -71,9 +73,10 @@ def _params(path: str | None) -> tuple[dict | None, str | None]:
 def _evaluate(args: argparse.Namespace) -> int:
     if args.max_images is not None and args.max_images < 1:
         raise CsalicError(f"--max-images must be >= 1, got {args.max_images}")
-    for flag, needs in (("checkpoint", "csalic"), ("qp", "vvc")):
-        if getattr(args, flag) is not None and args.codec != needs:
-            raise CsalicError(f"--{flag} only applies to --codec {needs}")
+    if args.checkpoint is not None and args.codec != "csalic":
+        raise CsalicError("--checkpoint only applies to --codec csalic")
+    if args.qp is not None and args.codec not in ("vvc", "hevc-qp"):
+        raise CsalicError("--qp only applies to --codec vvc or hevc-qp")
     if args.quality is not None and args.codec not in ("hevc", "jpeg", "webp", "avif"):
         raise CsalicError("--quality only applies to --codec hevc, jpeg, webp or avif")
     params, phash = _params(args.params)
@@ -124,6 +127,6 @@ def _anchors(args: argparse.Namespace) -> int:
                          sort_keys=True))
         return 0
     for name, (ok, detail) in avail.items():
-        print(f"{name:<5} {'yes' if ok else 'no ':<4} {detail}")
+        print(f"{name:<7} {'yes' if ok else 'no ':<4} {detail}")
     print(f"primary anchor: {primary} ({why})")
     return 0

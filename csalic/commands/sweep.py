@@ -1,4 +1,4 @@
-"""``csalic sweep``: train many (variant, λ) jobs as Ray tasks."""
+"""``csalic sweep``: train many (variant, λ) jobs as Ray tasks; ``csalic pretrain``: the demo's warm starts."""
 
 from __future__ import annotations
 
@@ -24,6 +24,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser(
+        "pretrain", help="train every variant's long warm-up and export them as warm-start checkpoints",
+        description="Train the warm-up job of every variant of a study with train.init: warmup (Ray tasks, "
+                    "resumable, like csalic sweep --warmup), then write OUT/<variant>.pt (float16 parameters), "
+                    "OUT/provenance.json and OUT/README.md. Studies with train.init: pretrained fine-tune each λ "
+                    "from them. The demo's come from: csalic pretrain --params config/pretrain.yaml.")
+    p.add_argument("--params", default="config/pretrain.yaml", help="study to pretrain (default: %(default)s)")
+    p.add_argument("--out", default="pretrained/demo", help="output folder (default: %(default)s)")
+    p.add_argument("--export-only", action="store_true", help="only export warm-ups that have already finished")
+    p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    p.set_defaults(func=_pretrain)
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from .. import layout
+    from .. import params as P
+    from ..pretrain import export, pretrain
+
+    params = P.load(args.params)
+    if not args.export_only and not layout.train_manifest(params).is_file() and params["mode"] == "demo":
+        from ..data.demo import generate_demo
+
+        d = params["data"]["demo"]
+        generate_demo(layout.demo_data(params), n_train=d["train"], n_val=d["val"],
+                      size=(d["width"], d["height"]), seed=params["seed"])
+    written = (export(params, args.out, args.params) if args.export_only
+               else pretrain(params, args.out, args.params, track=not args.no_track))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
 
 def _run(args: argparse.Namespace) -> int:
     from .. import layout
@@ -37,7 +67,9 @@ def _run(args: argparse.Namespace) -> int:
         for v in args.variants or params["variants"]:
             atomic_write_json(layout.warmup_dir(params, v) / "none.json",
                               {"variant": v, "train.init": params["train"].get("init", "scratch"),
-                               "note": "no warm-up: every λ trains from scratch"})
+                               "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
+                               else f"no warm-up: every λ is fine-tuned from "
+                                    f"{layout.pretrained_checkpoint(params, v)}"})
         print(f"no warm-up to train: train.init is {params['train'].get('init', 'scratch')}")
         return 0
     specs = plan(params, args.variants, args.lambdas, args.max_steps, warmup_only=args.warmup)

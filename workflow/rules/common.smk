@@ -1,6 +1,7 @@
 # Paths and wildcard values shared by the rules, all derived from the validated config.
 from csalic import layout
 from csalic.jobs import warmup_spec
+from csalic.names import POINT_PATTERN
 from csalic.pipeline import write_effective_params
 
 STUDY = config["study"]
@@ -19,7 +20,7 @@ FIGURES = expand("results/figures/rate_accuracy.{ext}", ext=["png", "pdf"])
 wildcard_constraints:
     variant="|".join(VARIANTS),
     lmbda=r"[0-9.eE+-]+",
-    point=r"none|(hevc|jpeg|webp|avif)-q\d+|vvc-qp\d+",
+    point=POINT_PATTERN,
     dataset="|".join(DATASETS),
 
 
@@ -39,5 +40,9 @@ def warmup_files(variant="{variant}"):
 
 
 def parent_files(wildcards):
-    """Under train.init: warmup a λ's job is fine-tuned from its variant's warm-up."""
-    return warmup_files(wildcards.variant) if layout.uses_warmup(config) else []
+    """A λ's job is fine-tuned from its variant's warm-up (train.init: warmup) or warm start (pretrained)."""
+    if layout.uses_warmup(config):
+        return warmup_files(wildcards.variant)
+    if layout.uses_pretrained(config):
+        return [str(layout.pretrained_checkpoint(config, wildcards.variant))]
+    return []
