@@ -99,17 +99,28 @@ class ChannelARHyperprior(nn.Module):
 
     # -- training / likelihood estimate ----------------------------------------------------
     def forward(self, y: Tensor) -> dict:
+        """Likelihoods in float32 even under bf16 autocast.
+
+        bf16 keeps 8 bits of mantissa, too coarse for -log2 p summed over 10^5
+        symbols; the transforms that predict the parameters may run in bf16, the
+        probabilities (and the quantisation around the predicted means) do not.
+        """
         z = self.h_a(y)
-        _, z_likelihoods = self.entropy_bottleneck(z)
-        z_hat = quantize_ste(z - self.entropy_bottleneck._get_medians()) + self.entropy_bottleneck._get_medians()
+        fp32 = torch.autocast(y.device.type, enabled=False)
+        with fp32:
+            _, z_likelihoods = self.entropy_bottleneck(z.float())
+            medians = self.entropy_bottleneck._get_medians()
+            z_hat = quantize_ste(z.float() - medians) + medians
         mu_h, sigma_h = self._hyper(z_hat, y.shape[-2:])
         decoded: list[Tensor] = []
         likelihoods: list[Tensor] = []
         for k, y_k in enumerate(y.chunk(self.cfg.slices, dim=1)):
             mean, scale = self._params(k, mu_h, sigma_h, decoded)
-            _, lik = self.gaussian_conditional(y_k, scale, mean)
+            with fp32:
+                y_k, mean = y_k.float(), mean.float()
+                _, lik = self.gaussian_conditional(y_k, scale.float(), mean)
+                y_hat_k = quantize_ste(y_k - mean) + mean
             likelihoods.append(lik)
-            y_hat_k = quantize_ste(y_k - mean) + mean
             decoded.append(self._refine(k, mu_h, decoded, y_hat_k))
         return {
             "y_hat": torch.cat(decoded, dim=1),

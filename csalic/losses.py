@@ -44,18 +44,21 @@ class RateDistortionLoss(nn.Module):
         self.feature_weight = float(feature_weight)
 
     def forward(self, output: dict, target: Tensor) -> dict[str, Tensor]:
-        x_hat = output["x_hat"]
-        b, _, h, w = target.shape
-        bpp = bits_per_pixel(output["likelihoods"], b * h * w)
-        mse = torch.mean((x_hat.float() - target.float()) ** 2)
-        d_i = PIXEL_SCALE * mse
-        if self.task is not None and self.feature_weight > 0:
-            with torch.no_grad():
-                ref = [f.detach() for f in self.task.features(target)]
-            d_f = PIXEL_SCALE * self.feature_weight * feature_mse(self.task.features(x_hat), ref)
-        else:
-            d_f = torch.zeros((), device=target.device)
-        loss = bpp + self.lmbda * (d_i + d_f)
+        """Every term in float32, with autocast off: a codec run under bf16 autocast hands over a bf16 x̂,
+        which the frozen task network's float32 convolutions refuse, and rates summed in bf16 lose bits."""
+        with torch.autocast(target.device.type, enabled=False):
+            x_hat, target = output["x_hat"].float(), target.float()
+            b, _, h, w = target.shape
+            bpp = bits_per_pixel({k: v.float() for k, v in output["likelihoods"].items()}, b * h * w)
+            mse = torch.mean((x_hat - target) ** 2)
+            d_i = PIXEL_SCALE * mse
+            if self.task is not None and self.feature_weight > 0:
+                with torch.no_grad():
+                    ref = [f.detach() for f in self.task.features(target)]
+                d_f = PIXEL_SCALE * self.feature_weight * feature_mse(self.task.features(x_hat), ref)
+            else:
+                d_f = torch.zeros((), device=target.device)
+            loss = bpp + self.lmbda * (d_i + d_f)
         return {"loss": loss, "bpp": bpp, "mse": mse, "d_i": d_i, "d_f": d_f}
 
 

@@ -56,6 +56,96 @@ def test_feature_loss_flows_to_the_reconstruction_only():
         RateDistortionLoss(0.0)
 
 
+# ----------------------------------------------------------------------------- D_f with real task networks
+
+def _random_task_net(name: str, path: Path) -> Path:
+    """A real task network with random weights, saved where `csalic train` can load it (no download)."""
+    from csalic.tasks import load_task_network
+
+    torch.manual_seed(0)
+    net = load_task_network(name, allow_random=True, num_classes=6 if name == "demo_mask_rcnn" else None)
+    if name == "demo_mask_rcnn":
+        from csalic.tasks.demo_net import save_demo_task_network
+
+        save_demo_task_network(net, path)
+    else:
+        torch.save(net.model.state_dict(), path)
+    return path
+
+
+def test_bf16_autocast_codec_feeds_a_float32_task_network():
+    """On CUDA the codec runs under bf16 autocast; x̂ must still reach the frozen fp32 task network, and the
+    rate stays float32 (this failed with 'Input type (c10::BFloat16) and bias type (float)')."""
+    from csalic.model import build_model
+    from csalic.tasks import load_task_network
+
+    torch.manual_seed(0)
+    model = build_model("demo", "full").train()
+    task = load_task_network("demo_mask_rcnn", allow_random=True)
+    crit = RateDistortionLoss(0.01, task, feature_weight=0.5)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out["x_hat"].dtype == torch.bfloat16  # the codec did run in bf16
+    assert all(t.dtype == torch.float32 for t in out["likelihoods"].values())
+    terms = crit(out, x)  # outside autocast, as train_job computes it
+    assert all(t.dtype == torch.float32 for t in terms.values()) and float(terms["d_f"]) > 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # and inside it
+        assert crit(model(x), x)["loss"].dtype == torch.float32
+    terms["d_f"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.g_s.parameters())
+    assert all(p.grad is None for p in task.model.parameters())
+    # float32 rate: the same bits as the model computes without autocast, to float32 accuracy
+    model.eval()
+    with torch.no_grad():
+        ref = RateDistortionLoss(0.01)(model(x), x)["bpp"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            amp = RateDistortionLoss(0.01)(model(x), x)["bpp"]
+    assert abs(float(amp) - float(ref)) / float(ref) < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["demo_mask_rcnn", "tv_faster_rcnn_r50_fpn"])
+def test_training_with_d_f_through_the_cli(study, tmp_path, task_name):
+    """`csalic train` with feature_weight > 0: D_f is logged, it trains the codec and not the task network,
+    and a job extended from its resume point ends bit-identical to one run straight through."""
+    from csalic.losses import RateDistortionLoss as Loss
+    from csalic.model import build_model
+    from csalic.tasks import load_task_network
+
+    cwd, params = study
+    weights = _random_task_net(task_name, tmp_path / "task.pt")
+    p = dict(params, task=dict(params["task"], name=task_name, weights=str(weights)),
+             train=dict(params["train"], feature_weight=0.5, max_steps=4))
+    pfile = write_params(tmp_path / "df.yaml", p)
+    common = ["train", "--params", pfile, "--variant", "baseline", "--lmbda", 0.01, "--no-track", "--quiet"]
+    ref = _csalic(cwd, *common, "--out", tmp_path / "ref")
+    assert ref.wait(600) == 0, ref.stderr.read()
+    rows = (tmp_path / "ref" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    d_f = [float(r.split(",")[header.index("d_f")]) for r in rows[1:]]
+    assert len(d_f) == 4 and all(v > 0 for v in d_f)
+    summary = json.loads((tmp_path / "ref" / "summary.json").read_text())
+    assert summary["task_network"]["name"] == task_name and summary["final"]["d_f"] > 0
+    assert summary["job_params"]["task_name"] == task_name
+
+    half = _csalic(cwd, *common, "--out", tmp_path / "resumed", "--max-steps", 2)
+    assert half.wait(600) == 0, half.stderr.read()
+    rest = _csalic(cwd, *common, "--out", tmp_path / "resumed")
+    assert rest.wait(600) == 0, rest.stderr.read()
+    a, b = _weights(tmp_path / "ref" / "final.pt"), _weights(tmp_path / "resumed" / "final.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # the gradient of D_f alone reaches the codec and never the frozen task network
+    torch.manual_seed(0)
+    model = build_model("demo", "baseline").train()
+    net = load_task_network(task_name, weights)
+    out = model(torch.rand(2, 3, 64, 64))
+    Loss(0.01, net, 0.5)(out, torch.rand(2, 3, 64, 64))["d_f"].backward()
+    assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in model.luma_head.parameters())
+    assert all(q.grad is None and not q.requires_grad for q in net.model.parameters())
+
+
 def test_paper_learning_rate_schedule():
     rates = [lr_at(e, 1e-4, 50, 30, 5e-6) for e in range(200)]
     assert rates[0] == rates[49] == 1e-4
