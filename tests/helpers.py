@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -31,3 +35,18 @@ def micro_params(study: str = "micro", **train) -> dict:
 def write_params(path: Path, params: dict) -> Path:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def run_unprivileged(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run Python ``code`` in a child that file permissions bind, even when the tests run as root (CI does).
+
+    As root the child keeps uid 0 but loses CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER
+    (util-linux ``setpriv``), so a mode-0 file is unreadable and a 0500 folder unwritable to it.
+    """
+    cmd = [sys.executable, "-c", code, *map(str, args)]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise RuntimeError("tests run as root need util-linux's setpriv to drop file-permission overrides")
+        cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

@@ -270,16 +270,22 @@ def test_check_store_ok_and_fast_failures(tmp_path):
     assert "\n" not in str(e.value) and time.monotonic() - t0 < 5
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_check_store_read_only_folder(tmp_path):
+    """Checked in a child that cannot override file permissions, so it runs as root too (CI is root)."""
+    from helpers import run_unprivileged
+
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
+    code = ("import sys\nfrom csalic.tracking import check_store\nfrom csalic.errors import CsalicError\n"
+            "try:\n    check_store(sys.argv[1])\nexcept CsalicError as exc:\n    print(exc)\n    sys.exit(3)\n")
     try:
-        with pytest.raises(CsalicError, match="not writable"):
-            tracking.check_store(f"sqlite:///{ro}/mlflow.db")
+        proc = run_unprivileged(code, f"sqlite:///{ro}/mlflow.db")
     finally:
         ro.chmod(0o700)
+    assert proc.returncode == 3, proc.stderr[-500:]
+    assert "not writable" in proc.stdout and "\n" not in proc.stdout.strip()
+    assert not (ro / "mlflow.db").exists()
 
 
 def test_check_store_locked_database(tmp_path):
