@@ -139,6 +139,12 @@ def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str
         out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
         argv += ["--codec", "csalic", "--checkpoint", checkpoint, "--out", out]
     _cli(argv)
+    from .tracking_results import log_evaluation, warn
+
+    try:  # from the driver side, as training is logged: a store that is down loses nothing
+        log_evaluation(out / "summary.json", params)
+    except CsalicError as exc:
+        warn(f"{dataset} {out.name}", exc)
     return out
 
 
@@ -164,11 +170,18 @@ def anchor_method(params: dict) -> str:
 
 
 def report(params: dict) -> None:
-    argv = ["tables", "--eval", layout.root(params) / "eval", "--out", "results",
-            "--complexity", layout.complexity_json(params), "--anchor", anchor_method(params)]
-    if params["anchors"]["published"]:
-        argv += ["--published", params["anchors"]["published"]]
-    _cli(argv)
+    """Tables, figures, curves and the DVC metrics and plots files; then the same results to MLflow."""
+    from .report import study_metrics, write_report
+    from .tracking_results import log_report, warn
+
+    study, written = write_report([layout.root(params) / "eval"], "results",
+                                  published=params["anchors"]["published"],
+                                  complexity=[layout.complexity_json(params)], anchor=anchor_method(params))
+    print(f"{len(written)} files under results/ (anchor: {study.label(study.anchor)})")
+    try:
+        log_report(params, study_metrics(study), "results", written)
+    except CsalicError as exc:
+        warn("the report", exc)
 
 
 def write_effective_params(params: dict) -> Path:

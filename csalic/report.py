@@ -50,6 +50,7 @@ ABLATION_ORDER = ("baseline", "no_casc", "concat", "full")
 ANCHOR_ORDER = ("vvc", "hevc-qp", "hevc", "jpeg", "webp", "avif")
 PUBLISHED_ORDER = ("LALIC", "SMIC-Net", "UG-ICM")
 BD_METHOD = "pchip"
+POINT_FIELDS = ("bpp", "psnr_rgb", "map50_bbox", "map50_segm")
 DEMO_NOTE = ("Demo study: the generated demo val set stands in for both COCO2017 and OpenImagesV6 and the task "
              "network is the demo's own (trained on generated data), so these numbers are not comparable with "
              "the paper's.")
@@ -78,6 +79,7 @@ class Study:
     demo: bool = False
     sources: list[str] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=dict)  # method -> label naming its tool and version
+    points: list[dict[str, Any]] = field(default_factory=list)  # one row per evaluated point (DVC plots, metrics)
 
     def curve(self, dataset: str, method: str, task: str) -> RateCurve | None:
         return self.curves.get((dataset, method, task))
@@ -174,11 +176,14 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
         if label := ((s.get("provenance") or {}).get("codec") or {}).get("label"):
             found[s["method"]].add(str(label))
     tools = {m: " / ".join(sorted(labels)) for m, labels in found.items()}
+    points = sorted(({"dataset": s["dataset"], "method": s["method"], "setting": s["setting"],
+                      **{k: s.get(k) for k in POINT_FIELDS}} for s in summaries),
+                    key=lambda r: (r["dataset"], r["method"], r["bpp"]))
     anchor, note = _pick_anchor(anchor, curves, datasets, tools)
     demo = any(s["dataset"] == "demo_val" or (s.get("provenance", {}).get("task_net") or {}).get("demo_task_network")
                for s in summaries)
     return Study(curves, ceilings, groups, anchor, note, methods, sorted(pub_methods, key=_published_key), chosen,
-                 demo, [str(f) for f in files], tools)
+                 demo, [str(f) for f in files], tools, points)
 
 
 def _published_key(m: str) -> tuple[int, str]:
@@ -592,8 +597,97 @@ def rate_accuracy_figure(study: Study, out_dir: str | Path, name: str = "rate_ac
     return written
 
 
+def study_metrics(study: Study) -> dict[str, Any]:
+    """BD deltas of every method against the anchor (per dataset group and task) and every point:
+    what ``results/metrics/`` holds for ``dvc metrics`` and what MLflow's variant runs show."""
+    bd: dict[str, dict] = {}
+    for m in study.methods:
+        if m in (study.anchor, "none"):
+            continue
+        for g, tasks in study.groups.items():
+            cells = {t: bd_cell(study, tasks.get(t), m, t) for t in TASKS}
+            cells["average"] = average_cell(cells["detection"], cells["segmentation"])
+            for t, c in cells.items():
+                if c.present:
+                    bd.setdefault(m, {}).setdefault(g, {})[t] = {"bd_rate": c.rate, "bd_map": c.quality,
+                                                                 "notes": "; ".join(c.notes)}
+    points: dict[str, dict] = {}
+    for r in study.points:
+        points.setdefault(r["dataset"], {}).setdefault(r["method"], {})[r["setting"]] = \
+            {k: r[k] for k in POINT_FIELDS}
+    return {"anchor": study.anchor, "anchor_label": study.label(study.anchor), "bd": bd, "points": points}
+
+
+def write_metrics(study: Study, out_dir: str | Path) -> list[Path]:
+    """``metrics/bd.json`` and ``metrics/points.json`` (dvc metrics), ``plots/rate_accuracy.csv`` (dvc plots:
+    one row per point, the uncompressed ceiling left out so it does not flatten the curves)."""
+    m = study_metrics(study)
+    out = Path(out_dir)
+    bd = out / "metrics" / "bd.json"
+    atomic_write_json(bd, {"anchor": m["anchor"], "anchor_label": m["anchor_label"], "bd": m["bd"]})
+    pts = out / "metrics" / "points.json"
+    atomic_write_json(pts, {"points": m["points"]})
+    buf = io.StringIO()
+    fields = ["dataset", "method", "label", "setting", *POINT_FIELDS]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in study.points:
+        if r["method"] != "none":
+            w.writerow({**{k: _csv_value(r.get(k)) for k in fields}, "label": study.label(r["method"])})
+    plots = out / "plots" / "rate_accuracy.csv"
+    atomic_write_text(plots, buf.getvalue())
+    return [bd, pts, plots]
+
+
+def ablation_figure(study: Study, out_dir: str | Path, name: str = "ablation") -> list[Path]:
+    """The four variants and the anchor, mAP@0.5 against bpp, one panel per dataset group and task (Table 2 drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(g, t, ds) for g, tasks in study.groups.items() for t in TASKS if (ds := tasks.get(t))]
+    methods = [study.anchor] + [f"csalic-{v}" for v in ABLATION_ORDER if f"csalic-{v}" in study.methods]
+    ncols = 2 if len(panels) > 1 else 1
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
+    style = {"csalic-full": ("tab:red", "o"), "csalic-concat": ("tab:blue", "s"),
+             "csalic-no_casc": ("tab:green", "^"), "csalic-baseline": ("tab:grey", "v")}
+    for k, (g, task, ds) in enumerate(panels):
+        ax = axes[k // ncols][k % ncols]
+        for m in methods:
+            c = study.curve(ds, m, task)
+            if c is None:
+                continue
+            colour, marker = style.get(m, ("black", "s"))
+            ax.plot(c.bpp, [q * 100 for q in c.quality], color=colour, marker=marker, ms=4,
+                    lw=1.8 if m in (study.anchor, "csalic-full") else 1.2,
+                    ls="--" if m == study.anchor else "-",
+                    label=study.label(m) if m == study.anchor else m.split("-", 1)[1])
+        if (ds, task) in study.ceilings:
+            ax.axhline(study.ceilings[(ds, task)] * 100, color="grey", ls=":", lw=1, label="Uncompressed")
+        ax.set_title(f"{g}: {task}", fontsize=10)
+        ax.set_xlabel("bpp")
+        ax.set_ylabel("mAP@0.5 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for k in range(len(panels), nrows * ncols):
+        axes[k // ncols][k % ncols].axis("off")
+    fig.suptitle("Ablation: SCSM+CGM (CASC) and CFTM" + (" - demo study" if study.demo else ""), fontsize=11)
+    fig.tight_layout()
+    written = []
+    for ext in ("png", "pdf"):
+        p = Path(out_dir) / f"{name}.{ext}"
+        with atomic_path(p, suffix=f".{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, metadata={"CreationDate": None} if ext == "pdf" else None)
+        written.append(p)
+    plt.close(fig)
+    return written
+
+
 def write_curves(paths: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
-    """One CompressAI results-JSON per (dataset, method) under ``out_dir/<dataset>/<method>.json``."""
+    """One CompressAI results-JSON per (dataset, method) under ``out_dir/<dataset>/<method>.json``
+    (the uncompressed ceiling under ``out_dir/<dataset>/ceiling/none.json``)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for p in find_summaries(paths):
         s = load_summary(p)
@@ -604,7 +698,9 @@ def write_curves(paths: Sequence[str | Path], out_dir: str | Path) -> list[Path]
     written = []
     for (ds, m, net), ss in sorted(groups.items()):
         stem = m if len(nets[(ds, m)]) == 1 else f"{m}@{net}"
-        p = Path(out_dir) / ds / f"{stem}.json"
+        # the uncompressed ceiling (24 bpp) one folder down: `compressai.utils.plot -f <dataset>/*.json`
+        # would otherwise stretch its axis to 25 bpp and squeeze every curve against zero
+        p = Path(out_dir) / ds / ("ceiling" if m == "none" else "") / f"{stem}.json"
         atomic_write_json(p, merge_compressai([{k: v for k, v in s.items() if k != "_path"} for s in ss]))
         written.append(p)
     return written
@@ -623,5 +719,7 @@ def write_report(eval_paths: Sequence[str | Path], out_dir: str | Path = "result
     written += write_table(table3([load_complexity(p) for p in complexity], show_paper), out / "tables")
     if figure:
         written += rate_accuracy_figure(study, out / "figures")
+        written += ablation_figure(study, out / "figures")
     written += write_curves(eval_paths, out / "curves")
+    written += write_metrics(study, out)
     return study, written

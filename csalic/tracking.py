@@ -44,6 +44,7 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 ROLE, VARIANT, LAMBDA, HASH = "csalic.role", "csalic.variant", "csalic.lambda", "csalic.params_hash"
 CKPT_SHA, SUMMARY_SHA = "csalic.checkpoint_sha256", "csalic.summary_sha256"
 PARENT_TAG, RUN_NAME, NOTE, GIT_TAG = "mlflow.parentRunId", "mlflow.runName", "mlflow.note.content", "mlflow.source.git.commit"
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 SUMMARY_KEYS = ("loss", "bpp", "psnr", "d_f")
 BATCH = 1000                     # MLflow's limit on metrics per log_batch
 PARAM_BATCH = 100                # ... and on params/tags per log_batch
@@ -265,8 +266,10 @@ def _experiment_id(client, params: dict, uri: str, create: bool = True) -> str |
     # Artifacts beside the database, not in whatever folder the driver happened to run from.
     location = str(db.resolve().parent / "mlruns" / _key(name).replace("/", "_").replace(" ", "_")) if db else None
     try:
+        # marked as model training, so that MLflow 3's UI opens on the runs rather than its GenAI overview
         return _retry(client.create_experiment, name, artifact_location=location,
-                      tags={"csalic.study": str(params.get("study", ""))}, what="creating the experiment")
+                      tags={"csalic.study": str(params.get("study", "")), EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1]},
+                      what="creating the experiment")
     except Exception as exc:  # created meanwhile by another driver (not a sqlite store: no file lock)
         exp = client.get_experiment_by_name(name)
         if exp is None:

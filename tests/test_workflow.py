@@ -26,12 +26,12 @@ if not ENV["RAY_AUTH_MODE"]:
 
 def micro_study(path: Path, **train) -> dict:
     """A checkout-like folder with the workflow files and a micro params.yaml."""
-    for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles"):
+    for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles", "pretrained"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     params = micro_params(**({"init": "warmup", "finetune_steps": 3} | train))  # the demo's warm-up
     params["task"]["demo_steps"] = 4
-    params["anchors"]["points"] = ["none", "hevc-q10", "jpeg-q80"]
+    params["anchors"]["points"] = ["none", "vvc-qp50", "vvc-qp62", "jpeg-q80"]  # VVC: the bundled FFmpeg's
     params["complexity"].update(height=64, width=64, latency_runs=1)
     params["tracking"]["uri"] = f"sqlite:///{path}/mlflow.db"
     write_params(path / "params.yaml", params)
@@ -85,7 +85,8 @@ def dvc_plan(cwd: Path, params: dict) -> dict[str, list[str]]:
         values = [lookup(v[2:-1], {}) if isinstance(v, str) else v for v in matrix.values()]
         for combo in itertools.product(*values) if keys else [()]:
             item = dict(zip(keys, combo))
-            outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("outs", [])]
+            declared = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
+            outs = [next(iter(o)) if isinstance(o, dict) else o for o in declared]
             plan[_norm(render(stage["cmd"], item))] = sorted(render(o, item) for o in outs)
     return plan
 
@@ -94,8 +95,8 @@ def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
     params = micro_study(tmp_path)
     smk, dvc = snakemake_plan(tmp_path), dvc_plan(tmp_path, params)
     assert set(smk) == set(dvc)
-    # data, task net, 2 warm-ups, 4 trainings, 4 + 3 evaluations, complexity, report
-    assert len(smk) == 1 + 1 + 2 + 4 + 4 + 3 + 1 + 1
+    # data, task net, 2 warm-ups, 4 trainings, 4 + 4 evaluations, complexity, report
+    assert len(smk) == 1 + 1 + 2 + 4 + 4 + 4 + 1 + 1
     for cmd, outs in smk.items():
         # DVC tracks the training job's plots separately, and the report's folders rather than files
         dvc_outs = dvc[cmd]
@@ -133,9 +134,99 @@ def assert_outputs_complete(root: Path):
                 torch.load(p, weights_only=True)
 
 
+class MlflowServer:
+    """A real `mlflow server` on 127.0.0.1 over a study's store, queried through its REST API."""
+
+    def __init__(self, store: str, cwd: Path):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [str(BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1", "--port",
+             str(self.port), "--workers", "1"], cwd=cwd, env=ENV, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                self.get("/health", api=False)
+                return
+            except OSError:
+                assert self.proc.poll() is None, "mlflow server exited"
+                time.sleep(0.5)
+        raise AssertionError("mlflow server did not start within 120 s")
+
+    def get(self, route: str, api: bool = True, **query):
+        import urllib.parse
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.port}{'/api/2.0/mlflow' if api else ''}{route}"
+        with urllib.request.urlopen(url + ("?" + urllib.parse.urlencode(query) if query else ""), timeout=30) as r:
+            body = r.read().decode()
+        return json.loads(body) if api else body
+
+    def post(self, path: str, payload: dict) -> dict:
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/2.0/mlflow{path}",
+                                     data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read().decode())
+
+    def runs(self, exp_id: str, flt: str) -> list[dict]:
+        return self.post("/runs/search", {"experiment_ids": [exp_id], "filter": flt, "max_results": 1000}).get("runs", [])
+
+    def close(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def check_mlflow_results(cwd: Path, params: dict) -> None:
+    """Through a real server's REST API: the experiment opens on runs, every codec run has its coded
+    results, every variant its BD result (a value, or the reason it has none), anchors and the study run."""
+    server = MlflowServer(params["tracking"]["uri"], cwd)
+    try:
+        exp = server.get("/experiments/get-by-name", experiment_name="csalic-micro")["experiment"]
+        tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
+        assert tags["mlflow.experimentKind"] == "custom_model_development"
+        eid = exp["experiment_id"]
+        coded = server.runs(eid, "metrics.`eval/demo_val/map50_bbox` >= 0 and tags.`csalic.role` = 'job'")
+        assert len(coded) == 4
+        for r in coded:
+            m = {x["key"]: x["value"] for x in r["data"]["metrics"]}
+            assert m["eval/demo_val/bpp"] > 0 and "eval/demo_val/psnr_rgb" in m and "eval/demo_val/map50_segm" in m
+        parents = server.runs(eid, "tags.`csalic.role` = 'variant'")
+        assert sorted(r["info"]["run_name"] for r in parents) == ["baseline", "full"]
+        for r in parents:
+            m = {x["key"] for x in r["data"].get("metrics", [])}
+            t = {x["key"] for x in r["data"].get("tags", [])}
+            for task in ("detection", "segmentation", "average"):
+                assert {f"bd_rate/demo_val/{task}", f"csalic.bd_notes.demo_val.{task}"} & (m | t), (task, m, t)
+        anchors = server.runs(eid, "tags.`csalic.role` = 'anchor'")
+        assert sorted(r["info"]["run_name"] for r in anchors) == ["jpeg quality=80", "none uncompressed",
+                                                                  "vvc qp=50", "vvc qp=62"]
+        vvc = next(r for r in anchors if r["info"]["run_name"] == "vvc qp=50")
+        assert any(x["key"] == "csalic.tool" and "VVenC" in x["value"] for x in vvc["data"]["tags"])
+        study = server.runs(eid, "tags.`csalic.role` = 'study'")
+        assert len(study) == 1
+        arts = server.get("/artifacts/list", run_id=study[0]["info"]["run_id"], path="tables")
+        assert {"tables/table1.json", "tables/table1.md"} <= {f["path"] for f in arts["files"]}
+        # logging it all again from the files adds nothing
+        before = server.post("/runs/search", {"experiment_ids": [eid], "max_results": 1000})["runs"]
+        again = run([str(BIN / "csalic"), "track", "--results"], cwd)
+        assert again.returncode == 0, again.stderr[-2000:]
+        after = server.post("/runs/search", {"experiment_ids": [eid], "max_results": 1000})["runs"]
+        assert len(after) == len(before)
+        history = server.get("/metrics/get-history", run_id=coded[0]["info"]["run_id"], metric_key="eval/demo_val/bpp")
+        assert len(history["metrics"]) == 1
+    finally:
+        server.close()
+
+
 @pytest.mark.slow
 def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
-    params = micro_study(tmp_path)
+    params = micro_study(tmp_path, feature_weight=0.01)  # trains with D_f through the demo's task network
     # killed mid-run (all its processes at once), once Snakemake has seen a warm-up finish: a job
     # fine-tuned from it has started (a job killed before Snakemake saw it end is rerun)
     first_job = tmp_path / layout.warmup_dir(params, "full") / "summary.json"
@@ -161,6 +252,12 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     exp = client.get_experiment_by_name("csalic-micro")
     assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")) == 4
     assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'warmup'")) == 2
+    for job in (tmp_path / "results" / "micro" / "train").glob("*/lambda_*"):  # fine-tuned with D_f
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["final"]["d_f"] > 0 and summary["task_network"]["name"] == "demo_mask_rcnn"
+    assert (tmp_path / "results" / "figures" / "ablation.png").stat().st_size > 0
+    assert json.loads((tmp_path / "results" / "metrics" / "bd.json").read_text())["anchor"] == "vvc"
+    check_mlflow_results(tmp_path, params)
 
     again = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
@@ -184,6 +281,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
         assert run(cmd, tmp_path).returncode == 0
+    shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the rate-accuracy plot template
     # killed mid-run once a codec has written a checkpoint, then run again to the end
     ckpt = tmp_path / layout.job_dir(params, "full", 0.001) / "last.pt"
     kill_when([str(BIN / "dvc"), "repro"], tmp_path, ckpt.is_file)
@@ -196,3 +294,37 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     assert again.returncode == 0
     ran = re.findall(r"Running stage '([^']+)'", again.stdout)
     assert ran == [], again.stdout
+    check_dvc_metrics_and_plots(tmp_path)
+
+
+def check_dvc_metrics_and_plots(cwd: Path) -> None:
+    """Real `dvc metrics show`, `dvc plots show` and `dvc exp run -S` / `dvc exp show` on the micro study."""
+    shown = run([str(BIN / "dvc"), "metrics", "show", "--json"], cwd)
+    assert shown.returncode == 0, shown.stderr
+    metrics = json.loads(shown.stdout)
+    files = next(iter(metrics.values()))["data"]
+    bd = files["results/metrics/bd.json"]["data"]
+    assert bd["anchor"] == "vvc" and set(bd["bd"]) == {"csalic-full", "jpeg"}
+    assert files["results/metrics/points.json"]["data"]["points"]["demo_val"]["vvc"]["qp=50"]["bpp"] > 0
+    table = run([str(BIN / "dvc"), "metrics", "show"], cwd)
+    assert "results/metrics/bd.json" in table.stdout and "bd.csalic-full.demo_val.detection" in table.stdout
+    plots = run([str(BIN / "dvc"), "plots", "show", "--json"], cwd)
+    assert plots.returncode == 0, plots.stderr
+    shown = json.loads(plots.stdout)
+    det = shown["Rate-accuracy (detection)"][0]
+    assert det["type"] == "vega"
+    rows = det["content"]["data"]["values"]
+    assert {r["method"] for r in rows} == {"csalic-full", "jpeg", "vvc"}  # no uncompressed ceiling
+    assert all(float(r["bpp"]) < 24 for r in rows)
+    assert det["content"]["spec"]["encoding"]["color"]["field"] == "method"
+    # a variation of the study as a DVC experiment, listed beside the baseline
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    assert run([*git, "add", "-A"], cwd).returncode == 0
+    assert run([*git, "commit", "-q", "-m", "baseline"], cwd).returncode == 0
+    exp = run([str(BIN / "dvc"), "exp", "run", "-n", "lower-lambda", "-S", "lambdas=[0.0005,0.001]"], cwd,
+              timeout=1500)
+    assert exp.returncode == 0, exp.stdout[-3000:] + exp.stderr[-3000:]
+    ran = set(re.findall(r"Running stage '([^']+)'", exp.stdout))
+    assert "train@full-0.0005" in ran and "train@full-0.001" not in ran, ran
+    listed = run([str(BIN / "dvc"), "exp", "show", "--json"], cwd)
+    assert listed.returncode == 0 and "lower-lambda" in listed.stdout

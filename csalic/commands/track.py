@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("jobs", nargs="*", metavar="JOB_DIR", help="finished training job folders")
     p.add_argument("--params", default="params.yaml", help="study description (default: %(default)s)")
     p.add_argument("--eval", nargs="+", default=[], metavar="SUMMARY", help="evaluation summary JSON files")
+    p.add_argument("--results", action="store_true",
+                   help="log the whole study from its files: every finished training job, every evaluated point "
+                        "(codecs to their λ runs, anchors under 'anchors'), the BD deltas and the tables and figures")
     p.add_argument("--uri", default=None, help="tracking URI (default: tracking.uri of the params file)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not copy final.pt into the artifact store")
     p.add_argument("--check", action="store_true", help="only check that the tracking store can be used")
@@ -40,8 +43,8 @@ def _track(args: argparse.Namespace) -> int:
 
     params = params_mod.load(args.params)
     uri = tracking.tracking_uri(params, args.uri)
-    if not (args.jobs or args.eval or args.check):
-        raise CsalicError("nothing to log: give JOB_DIR folders and/or --eval SUMMARY.json files")
+    if not (args.jobs or args.eval or args.check or args.results):
+        raise CsalicError("nothing to log: give JOB_DIR folders, --eval SUMMARY.json files or --results")
     # Check every input before logging anything, so a typo does not leave a half-logged batch.
     for job in map(Path, args.jobs):
         if not job.is_dir():
@@ -61,10 +64,35 @@ def _track(args: argparse.Namespace) -> int:
     for s in args.eval:
         rid = tracking.log_eval_summary(s, params, uri=uri)
         print(f"{s}: run {rid}")
-    if args.jobs or args.eval:
+    if args.results:
+        _results(params, uri)
+    if args.jobs or args.eval or args.results:
         print(f"experiment {params_mod.experiment_name(params)!r} in {uri} "
               f"(browse: mlflow ui --backend-store-uri {uri})")
     return 0
+
+
+def _results(params: dict, uri: str) -> None:
+    from .. import layout, tracking
+    from ..jobs import finished_summary
+    from ..pipeline import anchor_method
+    from ..report import collect, study_metrics
+    from ..tracking_results import eval_summaries, log_evaluation, log_report
+
+    jobs = [d for d in sorted((layout.root(params) / "train").glob("*/*")) if finished_summary(d) is not None]
+    for job in jobs:
+        tracking.log_training_job(job, params, uri=uri)
+    summaries = eval_summaries(params)
+    for s in summaries:
+        log_evaluation(s, params, uri=uri)
+    print(f"{len(jobs)} training job(s), {len(summaries)} evaluated point(s)")
+    if summaries:
+        study = collect([layout.root(params) / "eval"], params["anchors"]["published"], anchor_method(params))
+        out = Path("results")
+        written = [p for d in ("tables", "figures", "curves", "metrics", "plots") for p in sorted((out / d).rglob("*"))
+                   if p.is_file()]
+        rid = log_report(params, study_metrics(study), out, written, uri=uri)
+        print(f"report: study run {rid}")
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ LAMBDAS = [layout.lambda_tag(x) for x in config["lambdas"]]
 DATASETS = config["eval"]["datasets"]
 POINTS = config["anchors"]["points"]
 TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
-FIGURES = expand("results/figures/rate_accuracy.{ext}", ext=["png", "pdf"])
+FIGURES = expand("results/figures/{name}.{ext}", name=["rate_accuracy", "ablation"], ext=["png", "pdf"])
+METRICS = ["results/metrics/bd.json", "results/metrics/points.json", "results/plots/rate_accuracy.csv"]
 
 
 wildcard_constraints:

@@ -11,6 +11,7 @@ rule report:
     output:
         [report(f, category="Tables") for f in TABLES],
         [report(f, category="Figures") for f in FIGURES],
+        METRICS,
     params:
         file=PARAMS,
         published=config["anchors"]["published"],
