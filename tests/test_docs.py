@@ -31,3 +31,49 @@ def test_the_servers_the_readme_starts_bind_to_loopback():
     assert all(_option(c, "--host") == "127.0.0.1" for c in mlflow), mlflow
     heads = [c for c in _commands("ray") if "--head" in c]
     assert heads and all(_option(c, "--dashboard-host") == "127.0.0.1" for c in heads), heads
+
+
+def _departures() -> dict[str, list[str]]:
+    """The README's table of departures from the paper: key -> [paper, demo, paper config, why]."""
+    section = README.split("## Departures from the paper", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and (m := re.fullmatch(r"`([\w.]+)`", cells[0])):
+            rows[m.group(1)] = cells[1:]
+    return rows
+
+
+def _value(params: dict, key: str):
+    for part in key.split("."):
+        params = params.get(part) if isinstance(params, dict) else None
+    return params
+
+
+def test_the_departures_table_matches_both_configs():
+    """One row for every setting of params.yaml (the demo) or config/paper.yaml that differs from the paper,
+    and every value in the table is the one in those files."""
+    import yaml
+
+    from csalic.paper_numbers import NOT_STATED, PAPER_SETTINGS
+
+    rows = _departures()
+    assert rows, "README has no '## Departures from the paper' table"
+    configs = {1: yaml.safe_load((REPO / "params.yaml").read_text()),
+               2: yaml.safe_load((REPO / "config" / "paper.yaml").read_text())}
+    for key, paper in PAPER_SETTINGS.items():
+        for col, params in configs.items():
+            ours = _value(params, key)
+            if paper == NOT_STATED or ours != paper:
+                assert key in rows, f"{key}: {ours!r} differs from the paper's {paper!r} but has no row"
+    for key, cells in rows.items():
+        assert key in PAPER_SETTINGS, f"row {key} is not a setting csalic.paper_numbers knows"
+        assert cells[3], f"row {key} does not say why"
+        for col, params in configs.items():
+            cell, ours = cells[col], _value(params, key)
+            if cell == "as paper":
+                assert ours == PAPER_SETTINGS[key], f"{key}: the table says 'as paper', the file has {ours!r}"
+            else:
+                shown = re.fullmatch(r"`(.*)`", cell)
+                assert shown, f"{key}: write the value in backticks or 'as paper', got {cell!r}"
+                assert yaml.safe_load(shown.group(1)) == ours, f"{key}: table {shown.group(1)!r}, file {ours!r}"

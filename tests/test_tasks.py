@@ -144,6 +144,30 @@ def test_detectron2_missing_is_a_clear_error(monkeypatch, name):
     assert "git+https://github.com/facebookresearch/detectron2" in msg
 
 
+@pytest.mark.slow
+def test_detectron2_x101_fpn_forward_features_and_weights(tmp_path):
+    """The paper's task network through the adapter; runs wherever detectron2 is installed (from source)."""
+    pytest.importorskip("detectron2", reason="detectron2 is not installed (not on PyPI; README: 'The paper study')")
+    torch.manual_seed(0)
+    net = load_task_network("d2_mask_rcnn_x101_fpn", allow_random=True)
+    assert net.kind == "segmentation" and net.feature_strides == (4, 8, 16, 32, 64)
+    x = torch.rand(1, 3, 96, 136, requires_grad=True)  # not a multiple of 32: padded inside
+    feats = net.features(x)
+    assert [f.shape[-2:] for f in feats] == [(24, 40), (12, 20), (6, 10), (3, 5), (2, 3)]
+    assert all(f.shape[1] == 256 for f in feats)
+    sum(f.square().mean() for f in feats).backward()  # D_f's gradient reaches the image, not the network
+    assert x.grad.abs().sum() > 0 and all(p.grad is None for p in net.model.parameters())
+    out = net.predict([torch.rand(3, 96, 136)])
+    assert set(out[0]) >= {"boxes", "scores", "labels", "masks"}
+    assert out[0]["boxes"].shape[-1] == 4 and out[0]["labels"].dtype == torch.int64
+    weights = tmp_path / "x101.pth"
+    torch.save({"model": net.model.state_dict()}, weights)
+    again = load_task_network("d2_mask_rcnn_x101_fpn", weights)
+    assert again.describe()["weights_sha256"] == again.weights_sha256 and not again.describe()["random_init"]
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(again.features(x.detach()), net.features(x.detach())))
+
+
 def test_registry_names():
     assert set(available_task_networks()) == {
         "tv_faster_rcnn_r50_fpn", "tv_mask_rcnn_r50_fpn", "d2_faster_rcnn_x101_fpn",
