@@ -1,4 +1,6 @@
 # Paths and wildcard values shared by the rules, all derived from the validated config.
+from pathlib import Path
+
 from csalic import layout
 from csalic.jobs import warmup_spec
 from csalic.names import POINT_PATTERN

@@ -9,8 +9,8 @@ rule report:
         expand(f"{ROOT}/eval/{{dataset}}/{{point}}", dataset=DATASETS, point=POINTS),
         f"{ROOT}/complexity/{config['model']['size']}_full.json",
     output:
-        [report(f, category="Tables") for f in TABLES],
-        [report(f, category="Figures") for f in FIGURES],
+        [report(f, category="Tables", caption="../report/tables.rst") for f in TABLES],
+        [report(f, category="Figures", caption=f"../report/{Path(f).stem}.rst") for f in FIGURES],
         METRICS,
     params:
         file=PARAMS,
