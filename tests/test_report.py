@@ -58,7 +58,13 @@ def test_figure_and_curves(report):
     assert curve["results"]["bpp"] == [0.08, 0.14, 0.24, 0.4]
     assert curve["results"]["map50_segm"] == [0.4, 0.52, 0.6, 0.63]
     assert set(curve["results"]) >= {"bpp", "psnr-rgb", "map50_bbox", "map50_segm"}
-    assert len(written) == 9 + 2 + 8
+    assert len(written) == 9 + 4 + 8 + 3  # tables, figures (Figure 5, ablation), curves, DVC metrics/plots
+    # the uncompressed ceiling sits one folder down, out of `compressai.utils.plot -f demo_val/*.json`
+    assert (out / "curves" / "demo_val" / "ceiling" / "none.json").is_file()
+    assert not (out / "curves" / "demo_val" / "none.json").exists()
+    assert "none" not in (out / "plots" / "rate_accuracy.csv").read_text()
+    bd = json.loads((out / "metrics" / "bd.json").read_text())
+    assert bd["anchor"] == "hevc" and bd["bd"]["csalic-full"]["demo_val"]["detection"]["bd_rate"] < 0
 
 
 def test_without_paper_numbers():
