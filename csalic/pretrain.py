@@ -45,7 +45,7 @@ What they are: each variant's warm-up job of the study `{study}` ({params_file},
 {n_train} generated {size} training images, {crop}x{crop} crops, batch {batch}, Adam at lr {lr:g}
 (halved from epoch {lr_constant_epochs}, every {lr_halve_every} epochs). Parameters stored in float16.
 
-| variant | steps | job time | training bpp | training PSNR (dB) | job hash | git commit | sha256 (file) |
+| variant | steps | job time | training bpp | training PSNR (dB) | job hash | git commit (job's record) | sha256 (file) |
 |---|---|---|---|---|---|---|---|
 {rows}
 
@@ -68,7 +68,7 @@ def _half(record: dict[str, Any], size: str, variant: str) -> dict[str, Any]:
     return {**record, "state_dict": state, "entropy_updated": False}
 
 
-def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrain.yaml") -> list[Path]:
+def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrain.yaml", note: str = "") -> list[Path]:
     """Write ``<out>/<variant>.pt``, ``provenance.json`` and ``README.md`` from the study's finished warm-ups."""
     out = Path(out_dir)
     rows, provenance, written = [], {}, []
@@ -96,7 +96,8 @@ def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrai
         rows.append(f"| {variant} | {summary['steps']} | {summary['wall_s'] / 60:.0f} min | {f['bpp']:.4f} | "
                     f"{f['psnr']:.2f} | `{summary['job_hash']}` | `{str(summary['git_commit'])[:10]}` | "
                     f"`{info['sha256'][:16]}` |")
-    atomic_write_json(out / "provenance.json", {"created": _dt.date.today().isoformat(), "variants": provenance})
+    atomic_write_json(out / "provenance.json", {"created": _dt.date.today().isoformat(), "note": note or None,
+                                                "variants": provenance})
     d = params["data"]["demo"]
     readme = README_TEMPLATE.format(
         name=out.name, out=out.as_posix(), params_file=params_file, study=params["study"],
@@ -105,11 +106,14 @@ def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrai
         batch=t["batch_size"], lr=t["lr"], lr_constant_epochs=t["lr_constant_epochs"],
         lr_halve_every=t["lr_halve_every"], hours=sum(p["wall_s"] for p in provenance.values()) / 3600,
         rows="\n".join(rows))
+    if note:
+        readme += f"\nNote: {note}\n"
     atomic_write_text(out / "README.md", readme)
     return written + [out / "provenance.json", out / "README.md"]
 
 
-def pretrain(params: dict, out_dir: str | Path, params_file: str, *, track: bool = True, echo=print) -> list[Path]:
+def pretrain(params: dict, out_dir: str | Path, params_file: str, *, track: bool = True, note: str = "",
+             echo=print) -> list[Path]:
     """Train (or resume, or reuse) every variant's warm-up as Ray tasks, then :func:`export` them."""
     from .sweep import plan, run_sweep
 
@@ -123,5 +127,5 @@ def pretrain(params: dict, out_dir: str | Path, params_file: str, *, track: bool
     if report["failed"]:
         names = ", ".join(f["variant"] for f in report["failed"])
         raise CsalicError(f"pretraining failed for {names}: see the messages above; run again to resume")
-    return export(params, out_dir, params_file)
+    return export(params, out_dir, params_file, note)
 

@@ -164,6 +164,7 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
     if done is not None:
         return done
     out.mkdir(parents=True, exist_ok=True)
+    commit = git_commit()  # the code this process runs: read at the start, not after hours of training
     t = spec.train
     device = torch.device(spec.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -286,7 +287,7 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
     model.eval()
     final = rows[-1] if rows else {}
     meta = {"study": spec.study, "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "steps": step,
-            "git_commit": git_commit()}
+            "git_commit": commit}
     save_codec(out / "final.pt", model, spec.lmbda, meta)
     summary = {
         "variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "size": spec.size, "steps": step,

@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="pretrained/demo", help="output folder (default: %(default)s)")
     p.add_argument("--export-only", action="store_true", help="only export warm-ups that have already finished")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    p.add_argument("--note", default="", help="a sentence of provenance to add to OUT/README.md and provenance.json")
     p.set_defaults(func=_pretrain)
 
 
@@ -49,8 +50,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         d = params["data"]["demo"]
         generate_demo(layout.demo_data(params), n_train=d["train"], n_val=d["val"],
                       size=(d["width"], d["height"]), seed=params["seed"])
-    written = (export(params, args.out, args.params) if args.export_only
-               else pretrain(params, args.out, args.params, track=not args.no_track))
+    written = (export(params, args.out, args.params, args.note) if args.export_only
+               else pretrain(params, args.out, args.params, track=not args.no_track, note=args.note))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
