@@ -72,8 +72,14 @@ def prepare_data(params: dict) -> None:
           "--min-side", params["data"]["min_side"], "--rule", params["data"]["rule"]])
 
 
-def prepare_task_net(params: dict, threads: int = 1) -> None:
-    """Demo: train the demo's own task network.  Paper: check and describe the configured one."""
+def prepare_task_net(params: dict) -> None:
+    """Demo: train the demo's own task network.  Paper: check and describe the configured one.
+
+    The demo network trains on ``task.demo_threads`` threads whatever the machine: a different
+    thread count sums in another order and gives another network, so Snakemake and DVC, on any
+    number of cores, must agree on it through the study file.
+    """
+    threads = int(params["task"].get("demo_threads", 1))
     info_path = layout.task_net_info(params)
     if params["mode"] == "demo" and not params["task"]["weights"]:
         if params["task"]["name"] != "demo_mask_rcnn":

@@ -21,11 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stage("prepare-data", "workflow stage: demo data (demo mode) or the filtered COCO manifest (paper mode)",
           lambda a: _run(a, "prepare_data"))
-    t = stage("prepare-task-net", "workflow stage: train the demo's task network, or check the paper's weights",
-              lambda a: _run(a, "prepare_task_net", threads=a.threads))
-    t.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="CPU threads for training the demo network (the workflow gives it the cores it "
-                        "has alone, before any codec trains; default 1)")
+    stage("prepare-task-net", "workflow stage: train the demo's task network (on task.demo_threads threads), "
+          "or check the paper's weights", lambda a: _run(a, "prepare_task_net"))
     e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on one dataset",
               _eval)
     e.add_argument("--dataset", required=True, help="demo_val, coco2017_val, openimages_det or openimages_seg")

@@ -26,11 +26,11 @@ rule task_net:
         f"{ROOT}/logs/task_net.log",
     benchmark:
         f"{ROOT}/benchmarks/task_net.tsv"
-    # the longest path starts here (task network, then the λ fine-tuned with D_f): first, on one
-    # core, while the codecs' warm-ups (which need no task network) train beside it
-    threads: 1
+    # the longest path starts here (task network, then the λ fine-tuned with D_f): first, on the
+    # task.demo_threads threads it always trains on (the network depends on the thread count)
+    threads: config["task"].get("demo_threads", 1)
     priority: 30
     conda:
         ENV
     shell:
-        "csalic prepare-task-net --params {params.file} --threads {threads} > {log} 2>&1"
+        "csalic prepare-task-net --params {params.file} > {log} 2>&1"
