@@ -104,11 +104,13 @@ def file_sha256(path: str | Path, what: str) -> str:
 
 
 def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device: str | None = None) -> JobSpec:
-    """A variant's warm-up: ``max_steps`` steps of R + λ_w·D_i from scratch, which all its λ fine-tune.
+    """A variant's warm-up: ``max_steps`` steps of R + λ_w·D_i, which all its λ fine-tune.
 
     It leaves D_f out, so it needs no task network (the workflow trains it while the
     task network trains) and it is the same start for every λ: after it, λ is the only
-    difference between the variant's jobs, and their rates come out in λ's order.
+    difference between the variant's jobs, and their rates come out in λ's order.  It
+    starts from scratch, or from ``<train.pretrained>/<variant>.pt`` when that is set (a
+    warm-up continued at another λ, as config/pretrain_mid.yaml does).
     """
     if not layout.uses_warmup(params):
         raise CsalicError("this study has no warm-up: set train.init: warmup in params.yaml")
@@ -117,8 +119,12 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
     lw = params["train"].get("warmup_lambda")
     if lw is None or not float(lw) > 0:
         raise CsalicError(f"train.warmup_lambda must be a positive number under train.init: warmup, got {lw!r}")
+    init_from = init_hash = None
+    if params["train"].get("pretrained"):
+        path = layout.pretrained_checkpoint(params, variant)
+        init_from, init_hash = str(path), f"sha256:{file_sha256(path, 'warm-start checkpoint')}"
     return _spec(params, variant, float(lw), train, layout.warmup_dir(params, variant), max_steps, device,
-                 stage="warmup")
+                 init_from, init_hash, stage="warmup")
 
 
 def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_steps: int | None,

@@ -41,7 +41,7 @@ csalic pretrain --params {params_file} --out {out}
 ```
 
 What they are: each variant's warm-up job of the study `{study}` ({params_file}, params hash
-`{params_hash}`): {steps} steps of R + λ·D_i at λ = {lmbda:g} from scratch, no task network, on
+`{params_hash}`): {steps} steps of R + λ·D_i at λ = {lmbda:g} {start}, no task network, on
 {n_train} generated {size} training images, {crop}x{crop} crops, batch {batch}, Adam at lr {lr:g}
 (halved from epoch {lr_constant_epochs}, every {lr_halve_every} epochs). Parameters stored in float16.
 
@@ -83,6 +83,7 @@ def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrai
         info = {"study": params["study"], "params_file": params_file, "params_hash": summary["params_hash"],
                 "job_hash": summary["job_hash"], "git_commit": summary["git_commit"], "steps": summary["steps"],
                 "wall_s": summary["wall_s"], "lmbda": summary["lmbda"], "final": summary["final"],
+                "init": (summary.get("job_params") or {}).get("init"),
                 "weights_dtype": "float16 parameters, buffers as trained"}
         record = _half(record, params["model"]["size"], variant)
         record["meta"] = {**record.get("meta", {}), "pretrained": info}
@@ -102,6 +103,8 @@ def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrai
     readme = README_TEMPLATE.format(
         name=out.name, out=out.as_posix(), params_file=params_file, study=params["study"],
         params_hash=next(iter(provenance.values()))["params_hash"], steps=t["max_steps"],
+        start=(f"continuing `{t['pretrained']}/<variant>.pt` (its sha256 is each job's `init` in provenance.json)"
+               if t.get("pretrained") else "from scratch"),
         lmbda=float(t["warmup_lambda"]), n_train=d["train"], size=f"{d['width']}x{d['height']}", crop=t["crop"],
         batch=t["batch_size"], lr=t["lr"], lr_constant_epochs=t["lr_constant_epochs"],
         lr_halve_every=t["lr_halve_every"], hours=sum(p["wall_s"] for p in provenance.values()) / 3600,
