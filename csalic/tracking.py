@@ -560,6 +560,21 @@ def log_eval_summary(summary_path, params: dict, *, uri: str | None = None) -> s
 
 # ----------------------------------------------------------------------------- reading back
 
+def ui_hint(params: dict, uri: str | None = None, port: int = 5000) -> str:
+    """How to open the study's runs in the MLflow UI.
+
+    MLflow 3.17's UI opens an experiment on its GenAI overview whatever the experiment's
+    ``mlflow.experimentKind`` tag says, unless the URL (or the browser's remembered
+    "Model training" switch) asks for the model-training view: the link does.
+    """
+    uri = tracking_uri(params, uri)
+    exp_id = _experiment_id(_client(uri), params, uri, create=False)
+    page = f"#/experiments/{exp_id}?workflowType=machine_learning" if exp_id else ""
+    store = f" --backend-store-uri {uri}" if not uri.startswith(("http://", "https://")) else ""
+    where = (uri.rstrip("/") + "/" + page) if store == "" else f"http://127.0.0.1:{port}/{page}"
+    return (f"browse: {where}" + (f"  (after: mlflow ui{store} --host 127.0.0.1 --port {port})" if store else ""))
+
+
 TABLE_COLUMNS = ["variant", "lmbda", "size", "steps", "bpp", "psnr", "loss", "d_f", "params_hash", "status",
                  "start_time", "run_id"]
 

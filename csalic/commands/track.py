@@ -67,8 +67,8 @@ def _track(args: argparse.Namespace) -> int:
     if args.results:
         _results(params, uri)
     if args.jobs or args.eval or args.results:
-        print(f"experiment {params_mod.experiment_name(params)!r} in {uri} "
-              f"(browse: mlflow ui --backend-store-uri {uri})")
+        print(f"experiment {params_mod.experiment_name(params)!r} in {uri}")
+        print(tracking.ui_hint(params, uri))
     return 0
 
 
@@ -110,4 +110,5 @@ def _runs(args: argparse.Namespace) -> int:
         print(df.to_csv(index=False), end="")
     else:
         print(df.drop(columns=["run_id"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(tracking.ui_hint(params, uri))
     return 0
