@@ -119,8 +119,13 @@ def parse_point(point: str) -> tuple[str, int | None]:
 
 
 def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str | None = None,
-                   lmbda: float | None = None, anchor: str | None = None) -> Path:
-    """Evaluate one trained codec or one anchor point on one dataset; returns the output folder."""
+                   lmbda: float | None = None, anchor: str | None = None, track: bool = True,
+                   inputs: dict | None = None) -> Path:
+    """Evaluate one trained codec or one anchor point on one dataset; returns the output folder.
+
+    The folder also gets ``inputs.json``, what the result depends on, so that ``eval-points``
+    can tell a current result from a stale one.
+    """
     if (anchor is None) == (variant is None or lmbda is None):
         raise CsalicError("give either --anchor POINT or both --variant and --lmbda")
     if dataset not in params["eval"]["datasets"]:
@@ -145,6 +150,13 @@ def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str
         out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
         argv += ["--codec", "csalic", "--checkpoint", checkpoint, "--out", out]
     _cli(argv)
+    from .eval_sweep import common_inputs, point_inputs, write_inputs
+
+    if inputs is None:
+        inputs = point_inputs(params, common_inputs(params, dataset), variant=variant, lmbda=lmbda, anchor=anchor)
+    write_inputs(out, inputs)
+    if not track:
+        return out
     from .tracking_results import log_evaluation, warn
 
     try:  # from the driver side, as training is logged: a store that is down loses nothing
@@ -175,12 +187,28 @@ def anchor_method(params: dict) -> str:
     return others[0]
 
 
+def study_summaries(params: dict) -> list[Path]:
+    """The result of every point the study lists, and only those: a folder left by an earlier λ or
+    QP list (DVC keeps its evaluation folders between runs) is not the study's."""
+    from .eval_sweep import study_points
+
+    files, missing = [], []
+    for dataset in params["eval"]["datasets"]:
+        for name, _ in study_points(params):
+            f = layout.eval_dir(params, dataset, name) / "summary.json"
+            (files if f.is_file() else missing).append(f)
+    if missing:
+        raise CsalicError(f"{len(missing)} point(s) not evaluated yet, e.g. {missing[0].parent}: "
+                          "run their evaluation stage first")
+    return sorted(files)
+
+
 def report(params: dict) -> None:
     """Tables, figures, curves and the DVC metrics and plots files; then the same results to MLflow."""
     from .report import study_metrics, write_report
     from .tracking_results import log_report, warn
 
-    study, written = write_report([layout.root(params) / "eval"], "results",
+    study, written = write_report(study_summaries(params), "results",
                                   published=params["anchors"]["published"],
                                   complexity=[layout.complexity_json(params)], anchor=anchor_method(params))
     print(f"{len(written)} files under results/ (anchor: {study.label(study.anchor)})")

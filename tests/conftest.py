@@ -7,6 +7,12 @@ XDIST = bool(os.environ.get("PYTEST_XDIST_WORKER"))
 if XDIST:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -29,3 +35,32 @@ def demo_models():
         m.update(force=True)
         models[variant] = m
     return models
+
+
+@pytest.fixture
+def gpu_cluster(tmp_path):
+    """`ray start --head --num-gpus 4`: Ray accepts a declared GPU count on a CPU machine.
+
+    ``--block`` keeps the command running; stopping it stops this cluster alone (``ray stop``
+    would stop every Ray instance on the machine, other tests' included)."""
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    log = tmp_path / "ray-start.log"
+    with open(log, "wb") as fh:
+        ray = str(Path(sys.executable).with_name("ray"))
+        head = subprocess.Popen([ray, "start", "--head", "--block", "--num-gpus", "4", "--num-cpus", "4",
+                                 "--port", "0", "--include-dashboard", "false", "--disable-usage-stats"],
+                                stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline, found = time.time() + 120, None
+        while found is None and head.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+            found = re.search(r"--address='([^']+)'", log.read_text(errors="replace"))
+        assert found, log.read_text(errors="replace")[-2000:]
+        yield dict(env, RAY_ADDRESS=found.group(1))
+    finally:
+        head.terminate()
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, 9)
+            head.wait()

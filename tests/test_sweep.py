@@ -15,7 +15,6 @@ from helpers import micro_params, write_params
 from csalic import layout
 
 pytestmark = pytest.mark.slow
-RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def _study(tmp_path, **train):
@@ -30,34 +29,6 @@ def _study(tmp_path, **train):
 def _sweep(cwd, *args, env=None, timeout=600):
     return subprocess.run([sys.executable, "-m", "csalic", "sweep", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def gpu_cluster(tmp_path):
-    """`ray start --head --num-gpus 4`: Ray accepts a declared GPU count on a CPU machine.
-
-    ``--block`` keeps the command running; stopping it stops this cluster alone (``ray stop``
-    would stop every Ray instance on the machine, other tests' included)."""
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    log = tmp_path / "ray-start.log"
-    with open(log, "wb") as fh:
-        head = subprocess.Popen([RAY, "start", "--head", "--block", "--num-gpus", "4", "--num-cpus", "4",
-                                 "--port", "0", "--include-dashboard", "false", "--disable-usage-stats"],
-                                stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        deadline, found = time.time() + 120, None
-        while found is None and head.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
-            found = re.search(r"--address='([^']+)'", log.read_text(errors="replace"))
-        assert found, log.read_text(errors="replace")[-2000:]
-        yield dict(env, RAY_ADDRESS=found.group(1))
-    finally:
-        head.terminate()
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, 9)
-            head.wait()
 
 
 def test_four_jobs_run_at_once_each_on_its_own_gpu(tmp_path, gpu_cluster):

@@ -62,12 +62,14 @@ def snakemake_plan(cwd: Path) -> dict[str, list[str]]:
 
 
 def dvc_plan(cwd: Path, params: dict) -> dict[str, list[str]]:
-    """Shell command -> outs of every stage of dvc.yaml, with DVC's templating expanded."""
+    """Shell command -> outs of every stage of dvc.yaml, with DVC's templating (foreach, matrix) expanded."""
     import itertools
 
     stages = yaml.safe_load((cwd / "dvc.yaml").read_text())["stages"]
 
-    def lookup(expr: str, item: dict):
+    def lookup(expr: str, item):
+        if expr == "item":
+            return item
         if expr.startswith("item."):
             return item[expr[5:]]
         value = params
@@ -75,33 +77,54 @@ def dvc_plan(cwd: Path, params: dict) -> dict[str, list[str]]:
             value = value[key]
         return value
 
-    def render(text: str, item: dict) -> str:
+    def render(text: str, item) -> str:
         return re.sub(r"\$\{([^}]+)\}", lambda m: str(lookup(m.group(1), item)), text)
 
     plan = {}
     for stage in stages.values():
-        matrix = stage.get("matrix") or {}
-        keys = list(matrix)
-        values = [lookup(v[2:-1], {}) if isinstance(v, str) else v for v in matrix.values()]
-        for combo in itertools.product(*values) if keys else [()]:
-            item = dict(zip(keys, combo))
+        if "foreach" in stage:
+            items, stage = lookup(stage["foreach"][2:-1], None), stage["do"]
+        else:
+            matrix = stage.get("matrix") or {}
+            values = [lookup(v[2:-1], {}) if isinstance(v, str) else v for v in matrix.values()]
+            items = [dict(zip(matrix, combo)) for combo in itertools.product(*values)] if matrix else [{}]
+        for item in items:
             declared = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
             outs = [next(iter(o)) if isinstance(o, dict) else o for o in declared]
             plan[_norm(render(stage["cmd"], item))] = sorted(render(o, item) for o in outs)
     return plan
 
 
+def dvc_stage_of(smk_cmd: str) -> str:
+    """The DVC command that does a Snakemake job: a variant's stage trains its warm-up and every λ,
+    a dataset's stage evaluates every point (DVC runs stages one at a time, Ray runs their jobs side by side)."""
+    cmd = re.sub(r" --lambdas \S+| --warmup", "", smk_cmd)
+    return re.sub(r"csalic eval-point (--params P --dataset \S+) (--variant \S+ --lmbda \S+|--anchor \S+)",
+                  r"csalic eval-points \1", cmd)
+
+
 def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
     params = micro_study(tmp_path)
     smk, dvc = snakemake_plan(tmp_path), dvc_plan(tmp_path, params)
-    assert set(smk) == set(dvc)
+    dvc = {re.sub(r" --report \S+", "", cmd): outs for cmd, outs in dvc.items()}  # the sweep's own log
     # data, task net, 2 warm-ups, 4 trainings, 4 + 4 evaluations, complexity, report
     assert len(smk) == 1 + 1 + 2 + 4 + 4 + 4 + 1 + 1
-    for cmd, outs in smk.items():
-        # DVC tracks the training job's plots separately, and the report's folders rather than files
-        dvc_outs = dvc[cmd]
-        assert {o for o in outs if not o.endswith("metrics.csv")} <= set(dvc_outs) or all(
-            any(o.startswith(d + "/") or o == d for d in dvc_outs) for o in outs), (cmd, outs, dvc_outs)
+    # data, task net, a training stage per variant, an evaluation stage per dataset, complexity, report
+    assert len(dvc) == 1 + 1 + 2 + 1 + 1 + 1
+    jobs: dict[str, list[str]] = {cmd: [] for cmd in dvc}
+    for cmd in smk:
+        assert dvc_stage_of(cmd) in dvc, (cmd, sorted(dvc))
+        jobs[dvc_stage_of(cmd)].append(cmd)
+    assert all(jobs.values()), jobs  # no DVC stage without its Snakemake jobs
+    for stage, cmds in jobs.items():
+        smk_outs = [o for c in cmds for o in smk[c]]
+        # every Snakemake output lies in the stage's outs (DVC tracks folders where Snakemake names files) ...
+        for o in smk_outs:
+            assert any(o == d or o.startswith(d + "/") for d in dvc[stage]), (stage, o, dvc[stage])
+        # ... and every out of the stage holds some Snakemake output (but the curves folder, whose
+        # file names come from the results, which only DVC declares)
+        for d in set(dvc[stage]) - {"results/curves"}:
+            assert any(o == d or o.startswith(d + "/") or d.startswith(o + "/") for o in smk_outs), (stage, d)
 
 
 def test_lint(tmp_path):
@@ -273,10 +296,9 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
 
 @pytest.mark.slow
 def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
-    # the DAG's shape is compared with Snakemake's above: one variant and two anchor points suffice here
+    # the DAG's shape is compared with Snakemake's above: one variant suffices here
     params = micro_study(tmp_path)
     params["variants"] = ["full"]
-    params["anchors"]["points"] = ["none", "jpeg-q80"]
     write_params(tmp_path / "params.yaml", params)
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
@@ -297,6 +319,30 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     check_dvc_metrics_and_plots(tmp_path)
 
 
+@pytest.mark.slow
+def test_dvc_trains_a_variants_lambdas_side_by_side_each_on_its_own_gpu(tmp_path, gpu_cluster):
+    """Under `dvc repro`, on a `ray start --head --num-gpus 4` cluster, a variant's four λ run at once."""
+    # fine-tuned from the committed warm start: the four λ are ready at once (no warm-up first)
+    params = micro_study(tmp_path, init="pretrained", finetune_steps=24, checkpoint_every=24, log_every=8)
+    params["variants"] = ["full"]
+    params["lambdas"] = [0.001, 0.002, 0.005, 0.01]
+    write_params(tmp_path / "params.yaml", params)
+    for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
+                [str(BIN / "dvc"), "config", "core.analytics", "false"]):
+        assert run(cmd, tmp_path).returncode == 0
+    env = dict(ENV, **{k: gpu_cluster[k] for k in ("RAY_ADDRESS", "RAY_AUTH_MODE")})
+    out = subprocess.run([str(BIN / "dvc"), "repro", "train"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "4 job(s), each asking for 1 GPU" in out.stdout, out.stdout[-3000:]
+    report = json.loads((tmp_path / "results" / "micro" / "logs" / "train" / "full_sweep.json").read_text())
+    workers = [j["worker"] for j in report["jobs"]]
+    assert len(workers) == 4 and not report["failed"]
+    assert sorted(w["cuda_visible_devices"] for w in workers) == ["0", "1", "2", "3"]
+    latest_start = max(w["start"] for w in workers)
+    assert all(w["end"] > latest_start for w in workers), "the four λ did not overlap in time"
+
+
 def check_dvc_metrics_and_plots(cwd: Path) -> None:
     """Real `dvc metrics show`, `dvc plots show` and `dvc exp run -S` / `dvc exp show` on the micro study."""
     shown = run([str(BIN / "dvc"), "metrics", "show", "--json"], cwd)
@@ -310,7 +356,7 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
     assert "results/metrics/bd.json" in table.stdout and "bd.csalic-full.demo_val.detection" in table.stdout
     plots = run([str(BIN / "dvc"), "plots", "show", "--json"], cwd)
     assert plots.returncode == 0, plots.stderr
-    shown = json.loads(plots.stdout)
+    shown = json.loads(plots.stdout)["data"]
     det = shown["Rate-accuracy (detection)"][0]
     assert det["type"] == "vega"
     rows = det["content"]["data"]["values"]
@@ -325,6 +371,13 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
               timeout=1500)
     assert exp.returncode == 0, exp.stdout[-3000:] + exp.stderr[-3000:]
     ran = set(re.findall(r"Running stage '([^']+)'", exp.stdout))
-    assert "train@full-0.0005" in ran and "train@full-0.001" not in ran, ran
+    assert {"train@full", "evaluate@demo_val", "report"} <= ran and "data" not in ran, ran
+    # the variant's stage reran, but only the new λ trained, and only its point was evaluated
+    sweep = json.loads((cwd / "results" / "micro" / "logs" / "train" / "full_sweep.json").read_text())
+    status = {(j["stage"], j["lmbda"]): j["status"] for j in sweep["jobs"]}
+    warmup = [v for (stage, _), v in status.items() if stage == "warmup"]
+    assert warmup == ["cached"] and status[("train", 0.0005)] == "trained" and status[("train", 0.001)] == "cached"
+    assert "csalic-full-lambda_0.001: evaluated already" in exp.stdout
+    assert "done demo_val csalic-full-lambda_0.0005" in exp.stdout
     listed = run([str(BIN / "dvc"), "exp", "show", "--json"], cwd)
     assert listed.returncode == 0 and "lower-lambda" in listed.stdout

@@ -1,5 +1,6 @@
-"""The workflow's stages (``prepare-data``, ``prepare-task-net``, ``eval-point``, ``measure-complexity``,
-``report``): what Snakemake rules and DVC stages call, one study file in, files under results/ out."""
+"""The workflow's stages (``prepare-data``, ``prepare-task-net``, ``eval-point``, ``eval-points``,
+``measure-complexity``, ``report``): what Snakemake rules and DVC stages call, one study file in,
+files under results/ out."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--variant", choices=["full", "no_casc", "concat", "baseline"])
     e.add_argument("--lmbda", type=float)
     e.add_argument("--anchor", help="anchor point: none, hevc-q50, jpeg-q30, vvc-qp32, ...")
+    ep = stage("eval-points", "workflow stage (DVC): evaluate every codec and anchor point of the study on one "
+               "dataset, side by side as Ray tasks, skipping points already evaluated with the same inputs",
+               _eval_points)
+    ep.add_argument("--dataset", required=True, help="one of the study's eval.datasets")
+    ep.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     stage("measure-complexity", "workflow stage: parameters, MACs and coding time of the study's model size",
           lambda a: _run(a, "measure_complexity"))
     stage("report", "workflow stage: Tables 1-3 and the rate-accuracy figure from the evaluation results",
@@ -47,4 +53,12 @@ def _eval(args: argparse.Namespace) -> int:
 
     evaluate_point(_params(args.params), args.params, args.dataset, variant=args.variant, lmbda=args.lmbda,
                    anchor=args.anchor)
+    return 0
+
+
+def _eval_points(args: argparse.Namespace) -> int:
+    from ..eval_sweep import evaluate_points
+
+    outs = evaluate_points(_params(args.params), args.params, args.dataset, track=not args.no_track)
+    print(f"{len(outs)} point(s) evaluated on {args.dataset}")
     return 0
