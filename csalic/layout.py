@@ -74,11 +74,23 @@ def effective_params(params: dict) -> Path:
     return root(params) / "params.yaml"
 
 
+def demo_openimages(params: dict) -> Path:
+    """The demo's OpenImages-format set, as the data stage generates it (``csalic.data.demo_openimages``)."""
+    return root(params) / "data" / "demo_oi"
+
+
+def converted_openimages(params: dict) -> Path:
+    """What the convert_openimages stage writes: one COCO JSON per OpenImages-format set."""
+    return root(params) / "openimages"
+
+
 def dataset(params: dict, name: str) -> tuple[Path, Path]:
     """(image folder, COCO-format annotation JSON) of an evaluation dataset."""
     if name == "demo_val":
         d = demo_data(params)
         return d / "val", d / "annotations" / "instances_val.json"
+    if name == "demo_oi":
+        return demo_openimages(params) / "validation", converted_openimages(params) / "demo_oi.json"
     if name == "coco2017_val":
         root_ = Path(params["data"]["coco_root"] or "COCO_ROOT_NOT_SET")
         return root_ / "val2017", root_ / "annotations" / "instances_val2017.json"

@@ -65,11 +65,45 @@ def prepare_data(params: dict) -> None:
         d = params["data"]["demo"]
         _cli(["demo-data", "--out", layout.demo_data(params), "--train", d["train"], "--val", d["val"],
               "--size", f"{d['width']}x{d['height']}", "--seed", params["seed"]])
+        # always (a second or two), so that listing demo_oi in eval.datasets never regenerates the data
+        from .data.demo_openimages import generate_openimages_demo
+
+        f = generate_openimages_demo(layout.demo_openimages(params), n=d.get("openimages_val", 16),
+                                     seed=params["seed"])
+        print(f"OpenImages-format demo set in {f.root}: {f.n_images} images, {f.n_objects} objects")
         return
     root = Path(params["data"]["coco_root"])
     _cli(["filter-coco", "--annotations", root / "annotations" / "instances_train2017.json",
           "--images", root / "train2017", "--out", layout.train_manifest(params),
           "--min-side", params["data"]["min_side"], "--rule", params["data"]["rule"]])
+
+
+def prepare_openimages(params: dict) -> Path:
+    """Convert the demo's OpenImages-format set to COCO JSON with ``convert-openimages``'s library call.
+
+    ``demo_oi`` goes through the masks CSV (its boxes come with the masks, so one file serves
+    detection and segmentation) and the category map onto the demo network's classes.  A paper
+    study brings its converted sets (README, 'The paper study') and writes only ``none.json``
+    here (DVC runs every stage it declares).
+    """
+    from .data.demo_openimages import files
+    from .data.openimages import convert_openimages
+
+    out = layout.converted_openimages(params)
+    if params["mode"] != "demo":
+        if "demo_oi" in params["eval"]["datasets"]:
+            raise CsalicError("eval.datasets: demo_oi is the demo's generated set; a paper study evaluates "
+                              "openimages_det and openimages_seg (README, 'The paper study')")
+        atomic_write_json(out / "none.json", {"converted": [], "why": "paper mode: the OpenImages sets come "
+                                              "converted (data.openimages_root)"})
+        return out
+    f = files(layout.demo_openimages(params))
+    target = layout.dataset(params, "demo_oi")[1]
+    _, s = convert_openimages(f.images, f.classes, masks_csv=f.masks_csv, mask_dir=f.masks,
+                              image_list=f.image_list, category_map=f.category_map, out=target)
+    print(f"{target}: {s['images']} images, {s['annotations']} annotations of {s['categories']} categories "
+          f"({s['unmapped_annotations']} of unmapped labels left out)")
+    return out
 
 
 def prepare_task_net(params: dict) -> None:

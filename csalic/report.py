@@ -19,8 +19,9 @@ curve (dominated points dropped, partial overlap) carries a numbered note, and a
 cell that cannot be computed shows ``n/a`` with the reason -- never a silent number.
 Datasets map to the paper's columns: ``coco2017_val`` -> COCO2017,
 ``openimages_det``/``openimages_seg`` -> OpenImagesV6 detection/segmentation; any
-other dataset (the demo's ``demo_val``) is its own column group and stands in for
-both of the paper's datasets.
+other dataset is its own column group: the demo's ``demo_val`` stands in for
+COCO2017 (for both of the paper's datasets when it is alone) and ``demo_oi``, its
+OpenImages-format set, for OpenImagesV6.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ METRIC = {"detection": "map50_bbox", "segmentation": "map50_segm"}
 TASK_SHORT = {"detection": "Det.", "segmentation": "Seg.", "average": "Avg."}
 DATASET_GROUPS = {"coco2017_val": ("COCO2017", TASKS), "openimages_det": ("OpenImagesV6", ("detection",)),
                   "openimages_seg": ("OpenImagesV6", ("segmentation",))}
-GROUP_ORDER = ("COCO2017", "OpenImagesV6")
+GROUP_ORDER = ("COCO2017", "OpenImagesV6", "demo_val", "demo_oi")
 # the paper's dataset whose numbers are shown beside a reproduced column group
-PAPER_DATASET = {"COCO2017": "COCO2017", "OpenImagesV6": "OpenImagesV6", "demo_val": "COCO2017"}
+PAPER_DATASET = {"COCO2017": "COCO2017", "OpenImagesV6": "OpenImagesV6", "demo_val": "COCO2017",
+                 "demo_oi": "OpenImagesV6"}
+DEMO_SETS = ("demo_val", "demo_oi")
 ABLATION_ORDER = ("baseline", "no_casc", "concat", "full")
 ANCHOR_ORDER = ("vvc", "hevc-qp", "hevc", "jpeg", "webp", "avif")
 PUBLISHED_ORDER = ("LALIC", "SMIC-Net", "UG-ICM")
@@ -54,6 +57,11 @@ POINT_FIELDS = ("bpp", "psnr_rgb", "map50_bbox", "map50_segm")
 DEMO_NOTE = ("Demo study: the generated demo val set stands in for both COCO2017 and OpenImagesV6 and the task "
              "network is the demo's own (trained on generated data), so these numbers are not comparable with "
              "the paper's.")
+DEMO_NOTE_TWO_SETS = (
+    "Demo study: the generated demo_val (COCO format) stands in for COCO2017, and demo_oi (generated in OpenImages "
+    "V6's files, converted by csalic convert-openimages, its labels mapped onto the task network's classes) for "
+    "OpenImagesV6; the task network is the demo's own (trained on generated data), so these numbers are not "
+    "comparable with the paper's.")
 
 
 # ----------------------------------------------------------------------------- collecting results
@@ -180,7 +188,7 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
                       **{k: s.get(k) for k in POINT_FIELDS}} for s in summaries),
                     key=lambda r: (r["dataset"], r["method"], r["bpp"]))
     anchor, note = _pick_anchor(anchor, curves, datasets, tools)
-    demo = any(s["dataset"] == "demo_val" or (s.get("provenance", {}).get("task_net") or {}).get("demo_task_network")
+    demo = any(s["dataset"] in DEMO_SETS or (s.get("provenance", {}).get("task_net") or {}).get("demo_task_network")
                for s in summaries)
     return Study(curves, ceilings, groups, anchor, note, methods, sorted(pub_methods, key=_published_key), chosen,
                  demo, [str(f) for f in files], tools, points)
@@ -311,7 +319,7 @@ def _csv_value(v: Any) -> Any:
 def _study_notes(study: Study) -> list[str]:
     out = [study.anchor_note]
     if study.demo:
-        out.append(DEMO_NOTE)
+        out.append(DEMO_NOTE_TWO_SETS if "demo_oi" in study.groups else DEMO_NOTE)
     return out
 
 

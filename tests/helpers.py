@@ -23,7 +23,7 @@ def micro_params(study: str = "micro", **train) -> dict:
     """A study small enough for a test: 8 demo images, 64 px crops, a handful of steps, no D_f."""
     p = copy.deepcopy(base_params())
     p["study"] = study
-    p["data"]["demo"].update(train=8, val=2, width=288, height=288)
+    p["data"]["demo"].update(train=8, val=2, openimages_val=2, width=288, height=288)
     p["lambdas"] = [0.001, 0.01]
     p["variants"] = ["full", "baseline"]
     p["train"].update(batch_size=2, crop=64, max_steps=6, checkpoint_every=2, log_every=1, workers=0,

@@ -356,6 +356,30 @@ def test_openimages_segmentation_conversion(tmp_path):
         convert_openimages(f["img"], f["classes"], boxes_csv=tmp_path / "wrong.csv")
 
 
+def test_openimages_labels_mapped_onto_the_task_networks_categories(tmp_path):
+    f = _oi_fixture(tmp_path)
+    # as the VCM subsets map OpenImages labels onto COCO's: dog -> 18 "dog"; cat left out
+    (tmp_path / "map.csv").write_text("LabelName,category_id,name\n/m/dog,18,dog\n")
+    coco, s = convert_openimages(f["img"], f["classes"], boxes_csv=f["boxes"], image_list=f["list"],
+                                 category_map=tmp_path / "map.csv")
+    assert coco["categories"] == [{"id": 18, "name": "dog", "supercategory": "none", "label_names": ["/m/dog"]}]
+    assert [(a["image_id"], a["category_id"]) for a in coco["annotations"]] == [(1, 18)]
+    assert s["unmapped_annotations"] == 2 and s["annotations"] == 1
+    # two labels may share a category, in the map's id order
+    (tmp_path / "map2.csv").write_text("LabelName,category_id,name\n/m/dog,18,animal\n/m/cat,18,animal\n")
+    coco, s = convert_openimages(f["img"], f["classes"], boxes_csv=f["boxes"], image_list=f["list"],
+                                 category_map=tmp_path / "map2.csv")
+    assert {a["category_id"] for a in coco["annotations"]} == {18} and s["unmapped_annotations"] == 0
+    assert coco["categories"][0]["label_names"] == ["/m/cat", "/m/dog"]
+    for text, match in (("LabelName,category_id,name\n/m/dog,zero,dog\n", "must be a positive integer"),
+                        ("LabelName,category_id,name\n/m/dog,3,dog\n/m/cat,3,cat\n", "named both 'dog' and 'cat'"),
+                        ("LabelName,category_id,name\n", "maps no label"),
+                        ("LabelName,id\n/m/dog,3\n", "no column category_id")):
+        (tmp_path / "bad.csv").write_text(text)
+        with pytest.raises(CsalicError, match=match):
+            convert_openimages(f["img"], f["classes"], boxes_csv=f["boxes"], category_map=tmp_path / "bad.csv")
+
+
 # ----------------------------------------------------------------------------- CLI
 
 def test_cli_missing_annotation_file_is_one_line_exit_2(tmp_path, capsys):
@@ -379,3 +403,64 @@ def test_cli_commands_write_outputs(tmp_path, capsys):
     assert "3 images, 4 annotations, 3 categories" in capsys.readouterr().out
     assert main(["demo-data", "--out", str(tmp_path / "e"), "--size", "200"]) == 2
     assert "too small" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the OpenImages-format demo set
+
+def test_demo_openimages_set_is_in_openimages_files_and_converts_exactly(tmp_path):
+    import filecmp
+
+    from csalic.data.demo_openimages import LABELS, SIZE, generate_openimages_demo
+
+    f = generate_openimages_demo(tmp_path / "a", n=4, seed=3)
+    again = generate_openimages_demo(tmp_path / "b", n=4, seed=3)
+    names = sorted(p.relative_to(f.root) for p in f.root.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(again.root) for p in again.root.rglob("*") if p.is_file())
+    assert all(filecmp.cmp(f.root / n, again.root / n, shallow=False) for n in names)  # same seed, same bytes
+    ids = f.image_list.read_text().split()
+    assert len(ids) == 4 and sorted(p.stem for p in f.images.glob("*.jpg")) == sorted(ids)
+    with Image.open(f.images / f"{ids[0]}.jpg") as im:
+        assert im.format == "JPEG" and im.size == SIZE
+    header = f.boxes.read_text().splitlines()[0].split(",")
+    assert header[:8] == ["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax"]
+    # every box and mask converts; grey tiles (a label the map leaves out) are drawn but not evaluated
+    coco, s = convert_openimages(f.images, f.classes, masks_csv=f.masks_csv, mask_dir=f.masks,
+                                 image_list=f.image_list, category_map=f.category_map)
+    grey = sum(row.split(",")[2] == LABELS[-1][0] for row in f.boxes.read_text().splitlines()[1:])
+    assert s["missing_masks"] == 0 and s["empty_masks"] == 0 and s["missing_images"] == 0
+    assert s["annotations"] + s["unmapped_annotations"] == f.n_objects and s["unmapped_annotations"] == grey
+    assert [c["name"] for c in coco["categories"]] == ["red disc", "green disc", "blue square", "yellow triangle",
+                                                       "striped red disc"]
+    for a in coco["annotations"]:  # the box in the CSV is the mask's tight box
+        m = mask_utils.decode(a["segmentation"])
+        ys, xs = np.nonzero(m)
+        assert a["area"] == m.sum() > 0
+        assert a["bbox"] == [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+                             float(ys.max() - ys.min() + 1)]
+    det, sd = convert_openimages(f.images, f.classes, boxes_csv=f.boxes, image_list=f.image_list,
+                                 category_map=f.category_map)
+    assert [a["bbox"] for a in det["annotations"]] == [a["bbox"] for a in coco["annotations"]]
+    with pytest.raises(CsalicError, match="at least one"):
+        generate_openimages_demo(tmp_path / "c", n=0)
+
+
+def test_the_openimages_stage_converts_the_demo_set_and_refuses_it_in_paper_mode(tmp_path, monkeypatch):
+    from helpers import micro_params
+
+    from csalic import layout
+    from csalic.data.demo_openimages import generate_openimages_demo
+    from csalic.pipeline import prepare_openimages
+
+    monkeypatch.chdir(tmp_path)
+    params = micro_params()
+    generate_openimages_demo(layout.demo_openimages(params), n=2)
+    prepare_openimages(params)
+    images, ann = layout.dataset(params, "demo_oi")
+    ev = CocoEvalSet(images, ann)
+    assert len(ev) == 2
+    paper = dict(params, mode="paper")
+    with pytest.raises(CsalicError, match="demo_oi is the demo's generated set"):
+        prepare_openimages(paper)
+    paper["eval"] = dict(params["eval"], datasets=["demo_val"])
+    prepare_openimages(paper)
+    assert json.loads((layout.converted_openimages(params) / "none.json").read_text())["converted"] == []

@@ -18,6 +18,7 @@ def study(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = micro_params()
     params["anchors"]["points"] = ["none", "jpeg-q80"]
+    params["eval"]["datasets"] = ["demo_val"]
     images, ann = layout.dataset(params, "demo_val")
     ann.parent.mkdir(parents=True)
     ann.write_text('{"images": []}')

@@ -107,10 +107,11 @@ def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
     params = micro_study(tmp_path)
     smk, dvc = snakemake_plan(tmp_path), dvc_plan(tmp_path, params)
     dvc = {re.sub(r" --report \S+", "", cmd): outs for cmd, outs in dvc.items()}  # the sweep's own log
-    # data, task net, 2 warm-ups, 4 trainings, 4 + 4 evaluations, complexity, report
-    assert len(smk) == 1 + 1 + 2 + 4 + 4 + 4 + 1 + 1
-    # data, task net, a training stage per variant, an evaluation stage per dataset, complexity, report
-    assert len(dvc) == 1 + 1 + 2 + 1 + 1 + 1
+    # data, its OpenImages-format set converted, task net, 2 warm-ups, 4 trainings, (4 + 4) evaluations
+    # on each of 2 datasets, complexity, report
+    assert len(smk) == 1 + 1 + 1 + 2 + 4 + (4 + 4) * 2 + 1 + 1
+    # the same, with a training stage per variant and an evaluation stage per dataset
+    assert len(dvc) == 1 + 1 + 1 + 2 + 2 + 1 + 1
     jobs: dict[str, list[str]] = {cmd: [] for cmd in dvc}
     for cmd in smk:
         assert dvc_stage_of(cmd) in dvc, (cmd, sorted(dvc))
@@ -267,7 +268,12 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
             assert (tmp_path / "results" / "tables" / f"table{n}.{ext}").stat().st_size > 0
     assert (tmp_path / "results" / "figures" / "rate_accuracy.png").stat().st_size > 0
     table1 = (tmp_path / "results" / "tables" / "table1.md").read_text()
-    assert "demo" in table1.lower()
+    # both column groups: demo_val for COCO2017, demo_oi (OpenImages' files, converted) for OpenImagesV6
+    header = table1.splitlines()[next(i for i, line in enumerate(table1.splitlines()) if line.startswith("| Method"))]
+    assert "demo_val Det." in header and "demo_oi Det." in header and "demo_oi Seg." in header, header
+    assert "demo_oi (generated in OpenImages V6's files, converted by csalic convert-openimages" in table1
+    converted = json.loads((tmp_path / "results" / "micro" / "openimages" / "demo_oi.json").read_text())
+    assert converted["categories"][0]["label_names"] == ["/m/0csl01"] and converted["annotations"]
     # every job is in MLflow
     from mlflow.tracking import MlflowClient
 
@@ -290,8 +296,8 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     write_params(tmp_path / "params.yaml", params)
     plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], tmp_path)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, re.M))
-    assert jobs.get("train") == "2" and jobs.get("eval_codec") == "2", plan.stdout
-    assert "data" not in jobs and "task_net" not in jobs and "eval_anchor" not in jobs and "warmup" not in jobs
+    assert jobs.get("train") == "2" and jobs.get("eval_codec") == "4", plan.stdout  # 2 variants x 2 datasets
+    assert not {"data", "convert_openimages", "task_net", "eval_anchor", "warmup"} & set(jobs), plan.stdout
 
 
 @pytest.mark.slow

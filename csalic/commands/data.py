@@ -51,10 +51,11 @@ def _convert(args: argparse.Namespace) -> int:
     from ..data.openimages import convert_openimages
 
     _, s = convert_openimages(args.images, args.classes, boxes_csv=args.boxes, masks_csv=args.masks,
-                              mask_dir=args.mask_dir, image_list=args.image_list, out=args.out)
+                              mask_dir=args.mask_dir, image_list=args.image_list, out=args.out,
+                              category_map=args.category_map)
     print(f"{args.out}: {s['images']} images, {s['annotations']} annotations, {s['categories']} categories "
           f"({s['missing_images']} listed images missing, {s['unreadable_images']} unreadable, "
-          f"{s['missing_masks']} masks missing)")
+          f"{s['missing_masks']} masks missing, {s['unmapped_annotations']} annotations of unmapped labels)")
     return 0
 
 
@@ -104,5 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--masks", metavar="CSV", help="*-annotations-object-segmentation.csv (segmentation)")
     p.add_argument("--mask-dir", metavar="DIR", help="folder of mask PNGs (with --masks)")
     p.add_argument("--image-list", metavar="FILE", help="ImageIDs to keep, one per line (the VCM subset)")
+    p.add_argument("--category-map", metavar="CSV",
+                   help="LabelName,category_id,name: map labels onto the task network's categories (as the VCM "
+                        "subsets map onto COCO's); labels left out are not evaluated")
     p.add_argument("--out", required=True, metavar="JSON", help="COCO JSON to write")
     p.set_defaults(func=_convert)

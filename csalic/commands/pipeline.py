@@ -1,6 +1,6 @@
-"""The workflow's stages (``prepare-data``, ``prepare-task-net``, ``eval-point``, ``eval-points``,
-``measure-complexity``, ``report``): what Snakemake rules and DVC stages call, one study file in,
-files under results/ out."""
+"""The workflow's stages (``prepare-data``, ``prepare-openimages``, ``prepare-task-net``, ``eval-point``,
+``eval-points``, ``measure-complexity``, ``report``): what Snakemake rules and DVC stages call, one study
+file in, files under results/ out."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stage("prepare-data", "workflow stage: demo data (demo mode) or the filtered COCO manifest (paper mode)",
           lambda a: _run(a, "prepare_data"))
+    stage("prepare-openimages", "workflow stage: convert the study's OpenImages-format set (the demo's demo_oi) "
+          "to COCO JSON, as csalic convert-openimages does", lambda a: _run(a, "prepare_openimages"))
     stage("prepare-task-net", "workflow stage: train the demo's task network (on task.demo_threads threads), "
           "or check the paper's weights", lambda a: _run(a, "prepare_task_net"))
     e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on one dataset",

@@ -39,12 +39,27 @@ CATEGORIES: list[dict[str, Any]] = [
     {"id": 4, "name": "yellow triangle", "supercategory": "triangle", "shape": "triangle", "rgb": [235, 210, 30]},
     {"id": 5, "name": "striped red disc", "supercategory": "disc", "shape": "disc", "rgb": [230, 40, 40], "stripes": True},
 ]
-_SPLIT_CODE = {"train": 1, "val": 2}
+_SPLIT_CODE = {"train": 1, "val": 2, "openimages": 3}
 MIN_OBJ, MAX_OBJ = 32, 120     # object width, px
 OPACITY = (0.7, 1.0)           # faint objects are the first to vanish at low rates
 STRIPE_PERIOD = (3.0, 6.0)     # px; "striped" categories
 STRIPE_AMP = 40.0              # grey levels added and removed by the stripes
 TEXTURE = 4.0                  # standard deviation of the backgrounds' 1/f noise, grey levels
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a generated set draws its images (demo_oi draws smaller, more numerous, fainter objects)."""
+
+    categories: tuple = tuple(CATEGORIES)
+    min_obj: int = MIN_OBJ
+    max_obj: int = MAX_OBJ
+    count: tuple[int, int] = (1, 5)   # objects per image, numpy's half-open range
+    opacity: tuple[float, float] = OPACITY
+    texture: float = TEXTURE
+
+
+DEMO_STYLE = Style()
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,7 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float64) * 255.0
 
 
-def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+def _background(rng: np.random.Generator, w: int, h: int, texture: float = TEXTURE) -> np.ndarray:
     kind = int(rng.integers(0, 3))
     c0 = _hsv(rng.random(), rng.uniform(0.15, 0.45), rng.uniform(0.35, 0.85))
     c1 = _hsv(rng.random(), rng.uniform(0.15, 0.45), rng.uniform(0.35, 0.85))
@@ -82,7 +97,7 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     else:  # smooth value noise: a coarse random grid upsampled bilinearly
         g = rng.random((int(rng.integers(3, 9)), int(rng.integers(3, 9)))).astype(np.float32)
         t = np.asarray(Image.fromarray(g).resize((w, h), Image.BILINEAR), dtype=np.float64)
-    return c0 * (1 - t[..., None]) + c1 * t[..., None] + TEXTURE * _pink_noise(rng, w, h)[..., None]
+    return c0 * (1 - t[..., None]) + c1 * t[..., None] + texture * _pink_noise(rng, w, h)[..., None]
 
 
 def _pink_noise(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -114,14 +129,14 @@ def _shape_mask(shape: str, rng: np.random.Generator, x0: int, y0: int, s: int, 
     raise ValueError(shape)
 
 
-def _draw_image(seed: int, split: str, index: int, w: int, h: int):
+def _draw_image(seed: int, split: str, index: int, w: int, h: int, style: Style = DEMO_STYLE):
     rng = np.random.default_rng((int(seed), _SPLIT_CODE[split], int(index)))
-    img = _background(rng, w, h)
+    img = _background(rng, w, h, style.texture)
     objects = []
     boxes: list[tuple[int, int, int]] = []
-    for _ in range(int(rng.integers(1, 5))):
-        cat = CATEGORIES[int(rng.integers(0, len(CATEGORIES)))]
-        s = int(rng.integers(MIN_OBJ, min(MAX_OBJ, w, h) + 1))
+    for _ in range(int(rng.integers(*style.count))):
+        cat = style.categories[int(rng.integers(0, len(style.categories)))]
+        s = int(rng.integers(style.min_obj, min(style.max_obj, w, h) + 1))
         for _try in range(50):
             x0, y0 = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
             if all(x0 + s + 4 <= bx or bx + bs + 4 <= x0 or y0 + s + 4 <= by or by + bs + 4 <= y0
@@ -137,7 +152,7 @@ def _draw_image(seed: int, split: str, index: int, w: int, h: int):
             a, period = rng.uniform(0, np.pi), rng.uniform(*STRIPE_PERIOD)
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
             paint += STRIPE_AMP * np.sign(np.sin(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period))[..., None]
-        opacity = rng.uniform(*OPACITY)
+        opacity = rng.uniform(*style.opacity)
         img[mask] = opacity * paint[mask] + (1.0 - opacity) * img[mask]
         objects.append((cat["id"], mask))
     img += rng.normal(0.0, 4.0, img.shape)  # film grain: texture for the codec, no effect on masks

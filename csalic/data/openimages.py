@@ -66,6 +66,32 @@ def read_class_descriptions(path: str | os.PathLike) -> dict[str, str]:
     return out
 
 
+def read_category_map(path: str | os.PathLike) -> dict[str, tuple[int, str]]:
+    """LabelName -> (category id, name) of the task network's vocabulary, from ``LabelName,category_id,name``.
+
+    The MPEG VCM subsets are evaluated with a COCO-trained network, so their labels are mapped onto
+    COCO's categories; several labels may share a category, and a label left out is not evaluated.
+    """
+    p = _need_file(path, "category map", "pass a CSV with the columns LabelName,category_id,name")
+    out: dict[str, tuple[int, str]] = {}
+    names: dict[int, str] = {}
+    for i, row in enumerate(_rows(p, ("LabelName", "category_id", "name"), "category map"), start=2):
+        try:
+            cid = int(row["category_id"])
+        except (TypeError, ValueError):
+            cid = 0
+        name = (row["name"] or "").strip()
+        if cid < 1 or not name:
+            raise CsalicError(f"{p}:{i}: category_id must be a positive integer and name non-empty, "
+                              f"got {row['category_id']!r}, {row['name']!r}")
+        if names.setdefault(cid, name) != name:
+            raise CsalicError(f"{p}:{i}: category {cid} is named both {names[cid]!r} and {name!r}")
+        out[row["LabelName"].strip()] = (cid, name)
+    if not out:
+        raise CsalicError(f"category map {p} maps no label: one row per OpenImages label to evaluate")
+    return out
+
+
 def read_image_list(path: str | os.PathLike) -> list[str]:
     """ImageIDs from a list file: one per line, with or without folder and extension; '#' comments skipped."""
     p = _need_file(path, "image list", "pass a text file with one OpenImages ImageID per line")
@@ -141,13 +167,15 @@ def convert_openimages(
     mask_dir: str | os.PathLike | None = None,
     image_list: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
+    category_map: str | os.PathLike | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """OpenImages CSVs -> (COCO instances dict, summary counts); writes ``out`` atomically if given.
 
     Detection when ``boxes_csv`` is given, segmentation when ``masks_csv`` (and
     ``mask_dir``) are.  Images are those in ``image_dir``, restricted to
     ``image_list`` when given; listed images absent from the folder are counted
-    and reported, not fatal.
+    and reported, not fatal.  With ``category_map`` the categories are the task
+    network's (:func:`read_category_map`) and unmapped labels are dropped, counted.
     """
     if (boxes_csv is None) == (masks_csv is None):
         raise CsalicError("give exactly one of --boxes (detection) or --masks (segmentation)")
@@ -155,6 +183,7 @@ def convert_openimages(
     if not img_dir.is_dir():
         raise CsalicError(f"image folder {img_dir} does not exist: pass the folder holding the OpenImages JPEGs")
     classes = read_class_descriptions(classes_csv)
+    mapping = read_category_map(category_map) if category_map is not None else None
     if masks_csv is not None:
         masks_path = _need_file(masks_csv, "masks CSV", "pass the OpenImages *-annotations-object-segmentation.csv")
         if mask_dir is None or not Path(mask_dir).is_dir():
@@ -236,8 +265,19 @@ def convert_openimages(
     if unknown:
         raise CsalicError(f"{len(unknown)} label(s) not in the class descriptions (e.g. {unknown[0]}): "
                           "pass the class-descriptions CSV of the same OpenImages version")
-    used = {lab for _, lab, _ in raw}
-    cat_ids = {lab: k + 1 for k, lab in enumerate(lab for lab in classes if lab in used)}
+    unmapped = 0
+    if mapping is not None:
+        unmapped = sum(lab not in mapping for _, lab, _ in raw)
+        raw = [r for r in raw if r[1] in mapping]
+        cat_ids = {lab: mapping[lab][0] for lab in classes if lab in mapping}
+        categories = [{"id": cid, "name": name, "supercategory": "none",
+                       "label_names": sorted(lab for lab, (c, _) in mapping.items() if c == cid)}
+                      for cid, name in sorted({c: n for c, n in mapping.values()}.items())]
+    else:
+        used = {lab for _, lab, _ in raw}
+        cat_ids = {lab: k + 1 for k, lab in enumerate(lab for lab in classes if lab in used)}
+        categories = [{"id": i, "name": classes[lab], "supercategory": "none", "label_name": lab}
+                      for lab, i in cat_ids.items()]
     annotations = []
     for oid, lab, fields in sorted(raw, key=lambda r: ids[r[0]]):  # stable: CSV order within an image
         annotations.append({"id": len(annotations) + 1, "image_id": ids[oid], "category_id": cat_ids[lab], **fields})
@@ -248,10 +288,10 @@ def convert_openimages(
         "images": [{"id": ids[o], "file_name": on_disk[o].relative_to(img_dir).as_posix(),
                     "width": sizes[o][0], "height": sizes[o][1], "oid_image_id": o} for o in sorted(sizes)],
         "annotations": annotations,
-        "categories": [{"id": i, "name": classes[lab], "supercategory": "none", "label_name": lab}
-                       for lab, i in cat_ids.items()],
+        "categories": categories,
     }
-    summary = {"images": len(sizes), "annotations": len(annotations), "categories": len(cat_ids),
+    summary = {"images": len(sizes), "annotations": len(annotations), "categories": len(categories),
+               "unmapped_annotations": unmapped,
                "missing_images": len(missing_images), "unreadable_images": len(unreadable),
                "missing_masks": len(missing_masks), "empty_masks": empty_masks}
     if out is not None:

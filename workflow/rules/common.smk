@@ -27,6 +27,13 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
 
 
+def dataset_files(wildcards):
+    """An evaluation's data: the generated sets, and the converted JSON of an OpenImages-format one."""
+    if wildcards.dataset == "demo_oi":
+        return [f"{ROOT}/data", f"{ROOT}/openimages/demo_oi.json"]
+    return [f"{ROOT}/data"]
+
+
 def job_files(variant="{variant}", lmbda="{lmbda}"):
     d = f"{ROOT}/train/{variant}/lambda_{lmbda}"
     return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]

@@ -34,3 +34,20 @@ rule task_net:
         ENV
     shell:
         "csalic prepare-task-net --params {params.file} > {log} 2>&1"
+
+
+rule convert_openimages:
+    input:
+        f"{ROOT}/data",
+    output:
+        f"{ROOT}/openimages/demo_oi.json",
+    params:
+        file=PARAMS,
+    log:
+        f"{ROOT}/logs/convert_openimages.log",
+    benchmark:
+        f"{ROOT}/benchmarks/convert_openimages.tsv"
+    conda:
+        ENV
+    shell:
+        "csalic prepare-openimages --params {params.file} > {log} 2>&1"

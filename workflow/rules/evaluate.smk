@@ -1,5 +1,6 @@
 rule eval_codec:
     input:
+        dataset_files,
         f"{ROOT}/task_net",
         f"{ROOT}/train/{{variant}}/lambda_{{lmbda}}/final.pt",
     output:
@@ -19,7 +20,7 @@ rule eval_codec:
 
 rule eval_anchor:
     input:
-        f"{ROOT}/data",
+        dataset_files,
         f"{ROOT}/task_net",
     output:
         directory(f"{ROOT}/eval/{{dataset}}/{{point}}"),
