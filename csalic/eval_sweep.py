@@ -1,8 +1,8 @@
-"""All of a study's evaluation points on one dataset, side by side as Ray tasks.
+"""All of a study's evaluation points, on every dataset, side by side as Ray tasks.
 
-This is what one DVC stage per dataset runs (``csalic eval-points``): DVC runs its stages
-one after another, so a stage per point would leave all but one core idle.  Each point is
-one Ray task asking for one CPU (and one GPU when ``eval.device`` is CUDA and the cluster
+This is what DVC's evaluation stage runs (``csalic eval-points``): DVC runs its stages one
+after another, so a stage per point would leave all but one core idle.  Each (dataset, point)
+is one Ray task asking for one CPU (and one GPU when ``eval.device`` is CUDA and the cluster
 has GPUs), so the cluster's size bounds how many run at once.  A point whose folder holds a
 finished result with the same inputs (``inputs.json``: the codec's checkpoint, the task
 network's weights, the annotations and the evaluation settings) is not evaluated again, so a
@@ -84,34 +84,37 @@ def _eval_task(cwd: str, params: dict, params_file: str, dataset: str, kw: dict,
     return str(out)
 
 
-def evaluate_points(params: dict, params_file: str, dataset: str, *, track: bool = True,
+def evaluate_points(params: dict, params_file: str, datasets: list[str], *, track: bool = True,
                     address: str | None = None, echo=print) -> list[Path]:
-    """Evaluate every point of the study on ``dataset`` that is not already current; returns all folders."""
-    if dataset not in params["eval"]["datasets"]:
-        raise CsalicError(f"dataset {dataset!r} is not in eval.datasets ({', '.join(params['eval']['datasets'])})")
+    """Evaluate every point of the study on ``datasets`` that is not already current; returns all folders."""
+    for dataset in datasets:
+        if dataset not in params["eval"]["datasets"]:
+            raise CsalicError(f"dataset {dataset!r} is not in eval.datasets "
+                              f"({', '.join(params['eval']['datasets'])})")
     missing = [f"{v} λ={layout.lambda_tag(lm)}" for v in params["variants"] for lm in params["lambdas"]
                if not (layout.job_dir(params, v, lm) / "final.pt").is_file()]
     if missing:
         raise CsalicError(f"trained codec(s) not found: {', '.join(missing)}: run their training stage first")
-    common = common_inputs(params, dataset)
     points = study_points(params)
-    todo = []
-    for name, kw in points:
-        inputs = point_inputs(params, common, **kw)
-        if is_current(layout.eval_dir(params, dataset, name), inputs):
-            echo(f"{dataset} {name}: evaluated already, with the same inputs")
-        else:
-            todo.append((name, kw, inputs))
+    todo, outs = [], []
+    for dataset in datasets:
+        common = common_inputs(params, dataset)
+        for name, kw in points:
+            outs.append(layout.eval_dir(params, dataset, name))
+            inputs = point_inputs(params, common, **kw)
+            if is_current(outs[-1], inputs):
+                echo(f"{dataset} {name}: evaluated already, with the same inputs")
+            else:
+                todo.append((dataset, name, kw, inputs))
     failed: list[str] = []
     if todo:
-        failed = _run(params, params_file, dataset, todo, track=track, address=address, echo=echo)
+        failed = _run(params, params_file, todo, track=track, address=address, echo=echo)
     if failed:
-        raise CsalicError(f"{len(failed)} of {len(todo)} evaluation(s) on {dataset} failed: {'; '.join(failed)}")
-    return [layout.eval_dir(params, dataset, name) for name, _ in points]
+        raise CsalicError(f"{len(failed)} of {len(todo)} evaluation(s) failed: {'; '.join(failed)}")
+    return outs
 
 
-def _run(params: dict, params_file: str, dataset: str, todo: list, *, track: bool, address: str | None,
-         echo) -> list[str]:
+def _run(params: dict, params_file: str, todo: list, *, track: bool, address: str | None, echo) -> list[str]:
     from .raycluster import connect, prepare_auth
 
     address = address or params.get("ray", {}).get("address")
@@ -124,22 +127,23 @@ def _run(params: dict, params_file: str, dataset: str, todo: list, *, track: boo
         resources: dict[str, float] = {"num_cpus": ray_cfg.get("cpus_per_task", 1)}
         if str(params["eval"]["device"]).startswith("cuda") and ray.cluster_resources().get("GPU", 0) > 0:
             resources["num_gpus"] = ray_cfg.get("gpus_per_task", 1)
-        echo(f"ray: {addr}, {len(todo)} evaluation(s) on {dataset}, each asking for "
+        echo(f"ray: {addr}, {len(todo)} evaluation(s), each asking for "
              + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
         remote = ray.remote(_eval_task).options(max_retries=int(ray_cfg.get("max_retries", 2)),
                                                 retry_exceptions=True, **resources)
         cwd = str(Path.cwd())
-        pending = {remote.remote(cwd, params, params_file, dataset, kw, inputs): name for name, kw, inputs in todo}
+        pending = {remote.remote(cwd, params, params_file, dataset, kw, inputs): (dataset, name)
+                   for dataset, name, kw, inputs in todo}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            name = pending.pop(ready[0])
+            dataset, name = pending.pop(ready[0])
             try:
                 out = Path(ray.get(ready[0]))
             except Exception as exc:  # RayTaskError wraps the point's own exception
                 cause = getattr(exc, "cause", None) or exc
                 lines = str(cause).strip().splitlines()
-                failed.append(f"{name}: {(lines[-1] if lines else type(cause).__name__)[:300]}")
-                echo(f"FAILED {dataset} {name}: {failed[-1]}")
+                failed.append(f"{dataset} {name}: {(lines[-1] if lines else type(cause).__name__)[:300]}")
+                echo(f"FAILED {failed[-1]}")
                 continue
             summary = json.loads((out / "summary.json").read_text())
             echo(f"done {dataset} {name}: {summary['bpp']:.4f} bpp, mAP@0.5 bbox {summary['map50_bbox']}")

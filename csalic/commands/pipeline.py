@@ -26,16 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
           "to COCO JSON, as csalic convert-openimages does", lambda a: _run(a, "prepare_openimages"))
     stage("prepare-task-net", "workflow stage: train the demo's task network (on task.demo_threads threads), "
           "or check the paper's weights", lambda a: _run(a, "prepare_task_net"))
-    e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on one dataset",
-              _eval)
-    e.add_argument("--dataset", required=True, help="demo_val, coco2017_val, openimages_det or openimages_seg")
+    e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on the study's "
+              "datasets, one after another in this process", _eval)
+    e.add_argument("--dataset", help="only this one of eval.datasets (default: every one)")
     e.add_argument("--variant", choices=["full", "no_casc", "concat", "baseline"])
     e.add_argument("--lmbda", type=float)
     e.add_argument("--anchor", help="anchor point: none, hevc-q50, jpeg-q30, vvc-qp32, ...")
-    ep = stage("eval-points", "workflow stage (DVC): evaluate every codec and anchor point of the study on one "
-               "dataset, side by side as Ray tasks, skipping points already evaluated with the same inputs",
-               _eval_points)
-    ep.add_argument("--dataset", required=True, help="one of the study's eval.datasets")
+    ep = stage("eval-points", "workflow stage (DVC): evaluate every codec and anchor point of the study, side by "
+               "side as Ray tasks, skipping points already evaluated with the same inputs", _eval_points)
+    ep.add_argument("--dataset", help="only this one of eval.datasets (default: every one)")
     ep.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     stage("measure-complexity", "workflow stage: parameters, MACs and coding time of the study's model size",
           lambda a: _run(a, "measure_complexity"))
@@ -50,17 +49,23 @@ def _run(args: argparse.Namespace, name: str, **kwargs) -> int:
     return 0
 
 
+def _datasets(args: argparse.Namespace, params: dict) -> list[str]:
+    return [args.dataset] if args.dataset else list(params["eval"]["datasets"])
+
+
 def _eval(args: argparse.Namespace) -> int:
     from ..pipeline import evaluate_point
 
-    evaluate_point(_params(args.params), args.params, args.dataset, variant=args.variant, lmbda=args.lmbda,
-                   anchor=args.anchor)
+    params = _params(args.params)
+    for dataset in _datasets(args, params):
+        evaluate_point(params, args.params, dataset, variant=args.variant, lmbda=args.lmbda, anchor=args.anchor)
     return 0
 
 
 def _eval_points(args: argparse.Namespace) -> int:
     from ..eval_sweep import evaluate_points
 
-    outs = evaluate_points(_params(args.params), args.params, args.dataset, track=not args.no_track)
-    print(f"{len(outs)} point(s) evaluated on {args.dataset}")
+    params = _params(args.params)
+    outs = evaluate_points(params, args.params, _datasets(args, params), track=not args.no_track)
+    print(f"{len(outs)} result(s) current")
     return 0

@@ -17,6 +17,8 @@ DATASETS = config["eval"]["datasets"]
 POINTS = config["anchors"]["points"]
 TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
 FIGURES = expand("results/figures/{name}.{ext}", name=["rate_accuracy", "ablation"], ext=["png", "pdf"])
+# an evaluation's data: the sets, and the converted JSON of the demo's OpenImages-format one
+DATASET_FILES = [f"{ROOT}/data"] + ([f"{ROOT}/openimages/demo_oi.json"] if "demo_oi" in DATASETS else [])
 METRICS = ["results/metrics/bd.json", "results/metrics/points.json", "results/plots/rate_accuracy.csv"]
 
 
@@ -24,14 +26,6 @@ wildcard_constraints:
     variant="|".join(VARIANTS),
     lmbda=r"[0-9.eE+-]+",
     point=POINT_PATTERN,
-    dataset="|".join(DATASETS),
-
-
-def dataset_files(wildcards):
-    """An evaluation's data: the generated sets, and the converted JSON of an OpenImages-format one."""
-    if wildcards.dataset == "demo_oi":
-        return [f"{ROOT}/data", f"{ROOT}/openimages/demo_oi.json"]
-    return [f"{ROOT}/data"]
 
 
 def job_files(variant="{variant}", lmbda="{lmbda}"):

@@ -1,38 +1,40 @@
+# One job per codec or anchor point, evaluating it on every dataset of the study in one process:
+# a process's start (torch, compressai, the task network) costs as much as coding a small set.
 rule eval_codec:
     input:
-        dataset_files,
+        DATASET_FILES,
         f"{ROOT}/task_net",
         f"{ROOT}/train/{{variant}}/lambda_{{lmbda}}/final.pt",
     output:
-        directory(f"{ROOT}/eval/{{dataset}}/csalic-{{variant}}-lambda_{{lmbda}}"),
+        [directory(f"{ROOT}/eval/{d}/csalic-{{variant}}-lambda_{{lmbda}}") for d in DATASETS],
     params:
         file=PARAMS,
         settings={k: config[k] for k in ("eval", "task")},
     log:
-        f"{ROOT}/logs/eval/{{dataset}}_csalic-{{variant}}-lambda_{{lmbda}}.log",
+        f"{ROOT}/logs/eval/csalic-{{variant}}-lambda_{{lmbda}}.log",
     benchmark:
-        f"{ROOT}/benchmarks/eval/{{dataset}}_csalic-{{variant}}-lambda_{{lmbda}}.tsv"
+        f"{ROOT}/benchmarks/eval/csalic-{{variant}}-lambda_{{lmbda}}.tsv"
     conda:
         ENV
     shell:
-        "csalic eval-point --params {params.file} --dataset {wildcards.dataset} --variant {wildcards.variant} --lmbda {wildcards.lmbda} > {log} 2>&1"
+        "csalic eval-point --params {params.file} --variant {wildcards.variant} --lmbda {wildcards.lmbda} > {log} 2>&1"
 
 
 rule eval_anchor:
     input:
-        dataset_files,
+        DATASET_FILES,
         f"{ROOT}/task_net",
     output:
-        directory(f"{ROOT}/eval/{{dataset}}/{{point}}"),
+        [directory(f"{ROOT}/eval/{d}/{{point}}") for d in DATASETS],
     params:
         file=PARAMS,
         settings={k: config[k] for k in ("eval", "task")},
         encoder=config["anchors"]["vvc_encoder"],
     log:
-        f"{ROOT}/logs/eval/{{dataset}}_{{point}}.log",
+        f"{ROOT}/logs/eval/{{point}}.log",
     benchmark:
-        f"{ROOT}/benchmarks/eval/{{dataset}}_{{point}}.tsv"
+        f"{ROOT}/benchmarks/eval/{{point}}.tsv"
     conda:
         ENV
     shell:
-        "csalic eval-point --params {params.file} --dataset {wildcards.dataset} --anchor {wildcards.point} > {log} 2>&1"
+        "csalic eval-point --params {params.file} --anchor {wildcards.point} > {log} 2>&1"
