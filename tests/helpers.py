@@ -27,7 +27,8 @@ def micro_params(study: str = "micro", **train) -> dict:
     p["lambdas"] = [0.001, 0.01]
     p["variants"] = ["full", "baseline"]
     p["train"].update(batch_size=2, crop=64, max_steps=6, checkpoint_every=2, log_every=1, workers=0,
-                      feature_weight=0.0, init="scratch", finetune_steps=None)
+                      feature_weight=0.0, init="scratch", finetune_steps=None,
+                      pretrained=None)  # a warm-up from scratch: the test's folder has no pretrained/
     p["train"].update(train)
     return p
 

@@ -29,7 +29,8 @@ def micro_study(path: Path, **train) -> dict:
     for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles", "pretrained"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
-    params = micro_params(**({"init": "warmup", "finetune_steps": 3} | train))  # the demo's warm-up
+    # the demo's warm-up, continuing the committed warm starts (copied above)
+    params = micro_params(**({"init": "warmup", "finetune_steps": 3, "pretrained": "pretrained/demo"} | train))
     params["task"]["demo_steps"] = 4
     params["anchors"]["points"] = ["none", "vvc-qp50", "vvc-qp62", "jpeg-q80"]  # VVC: the bundled FFmpeg's
     params["complexity"].update(height=64, width=64, latency_runs=1)
@@ -347,6 +348,14 @@ def test_dvc_trains_a_variants_lambdas_side_by_side_each_on_its_own_gpu(tmp_path
     assert sorted(w["cuda_visible_devices"] for w in workers) == ["0", "1", "2", "3"]
     latest_start = max(w["start"] for w in workers)
     assert all(w["end"] > latest_start for w in workers), "the four λ did not overlap in time"
+    # the driver logged a run per λ, each with its training curve
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(params["tracking"]["uri"])
+    exp = client.get_experiment_by_name("csalic-micro")
+    runs = client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")
+    assert sorted(float(r.data.tags["csalic.lambda"]) for r in runs) == [0.001, 0.002, 0.005, 0.01]
+    assert all(len(client.get_metric_history(r.info.run_id, "bpp")) == 3 for r in runs)  # steps 8, 16, 24
 
 
 def check_dvc_metrics_and_plots(cwd: Path) -> None:
