@@ -34,7 +34,7 @@ def main() -> int:
             shutil.copy2(src, work / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(study="gpu_micro", variants=["full", "baseline"], lambdas=[0.001, 0.01])
-    params["data"]["demo"].update(train=8, val=2, width=288, height=288)
+    params["data"]["demo"].update(train=8, val=2, openimages_val=2, width=288, height=288)
     params["train"].update(batch_size=2, crop=64, max_steps=6, init="scratch", pretrained=None, finetune_steps=None,
                            warmup_lambda=None, feature_weight=0.01, checkpoint_every=2, log_every=1)
     params["task"].update(demo_steps=10)
