@@ -1,6 +1,6 @@
 import os
 
-# The suite runs on four pytest-xdist workers (pyproject's addopts): on a 2-core machine the tests
+# The suite runs on three pytest-xdist workers (pyproject's addopts): on a 2-core machine the tests
 # spend much of their time waiting for processes and Ray to start.  Each worker and the commands
 # it starts use one thread, so the cores are not oversubscribed.
 XDIST = bool(os.environ.get("PYTEST_XDIST_WORKER"))
