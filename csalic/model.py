@@ -56,6 +56,12 @@ class ModelConfig:
     cgm_kv_stride: int = 4
     scsm_iterations: int = 5
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
+    # Widths the paper leaves open; the defaults are the first release's (the demo's warm
+    # starts and older checkpoints were built with them), SIZES["paper"] sets the lean ones.
+    luma_mid: int | None = None          # luma channels at 1/2 resolution (None: N)
+    cftm_bottleneck: bool = False        # CFTM's ResB as 1x1-3x3-1x1 bottlenecks
+    cftm_inner: int | None = None        # channels the CFTM interaction attends over (None: N)
+    cgm_up: tuple[int, int] | None = None  # CGM up path at 1/2 and full resolution (None: cgm_ch)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,17 +71,26 @@ class ModelConfig:
         d = dict(d)
         ent = d.pop("entropy", {})
         ent = {k: tuple(v) if isinstance(v, list) else v for k, v in ent.items()}
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(entropy=EntropyConfig(**ent), **d)
 
 
 SIZES: dict[str, ModelConfig] = {
-    "paper": ModelConfig(),
+    # ~78 M parameters and 247 G MACs at 768x512 (benchmarks/RESULTS.md): the lean widths
+    # take the CFTM from 78 G to 18 G, the CGM from 86 G to 29 G and luma's half resolution
+    # from 27 G to 13 G each way; WACNN's backbone and entropy model keep their published widths.
+    "paper": ModelConfig(luma_mid=96, cftm_bottleneck=True, cftm_inner=96, cgm_ch=48, cgm_kv_stride=8, cgm_up=(32, 16)),
     "demo": ModelConfig(
         n=32, m=64, heads=2, window=4, cgm_ch=16, scsm_iterations=3,
         entropy=EntropyConfig(latent=64, hyper=32, slices=4, max_support=3,
                               hidden=(48, 32), hyper_widths=(56, 48, 40)),
     ),
 }
+# The demo's widths with the paper size's lean choices scaled alike (half-width luma at 1/2,
+# bottleneck CFTM attending over N/2, CGM at 3/4 width with a 2/3 and 1/3 up path): what the
+# quality check of the lean widths trains beside ``demo`` (benchmarks/quality_lean.py).
+SIZES["demo_lean"] = replace(SIZES["demo"], luma_mid=16, cftm_bottleneck=True, cftm_inner=16, cgm_ch=12,
+                             cgm_kv_stride=8, cgm_up=(8, 4))
 
 VARIANTS: dict[str, dict[str, bool]] = {
     "full": {"scsm": True, "cftm": True, "cgm": True},
@@ -99,15 +114,15 @@ class CSALIC(CompressionModel):
         self.casc = flags["scsm"]  # SCSM and CGM come as a pair: sampled chroma needs the CGM to return
         c = self.config
         self.scsm = SCSM(c.scsm_iterations) if self.casc else None
-        self.luma_features = luma_features(c.n)
+        self.luma_features = luma_features(c.n, c.luma_mid)
         self.chroma_features = chroma_features(c.n, sampled=self.casc)
-        self.fusion = CFTM(c.n, c.heads) if flags["cftm"] else ConcatFusion(c.n)
+        self.fusion = CFTM(c.n, c.heads, c.cftm_bottleneck, c.cftm_inner) if flags["cftm"] else ConcatFusion(c.n)
         self.g_a = AnalysisTail(self.fusion.out_channels, c.n, c.m, c.heads, c.window)
         self.entropy = ChannelARHyperprior(c.entropy)
         self.g_s = SynthesisTrunk(c.n, c.m, c.heads, c.window)
-        self.luma_head = luma_head(c.n)
+        self.luma_head = luma_head(c.n, c.luma_mid)
         self.chroma_head = chroma_head(c.n, sampled=self.casc)
-        self.cgm = CGM(c.cgm_ch, c.cgm_kv_stride) if self.casc else None
+        self.cgm = CGM(c.cgm_ch, c.cgm_kv_stride, up=c.cgm_up) if self.casc else None
         if c.entropy.latent != c.m:
             raise ValueError("entropy latent channels must equal M")
 

@@ -16,9 +16,15 @@ from torch import nn
 from .layers import WindowAttentionModule
 
 
-def luma_features(n: int) -> nn.Sequential:
-    """I_L (1 channel, full resolution) -> N channels at 1/4 resolution."""
-    return nn.Sequential(conv(1, n, 5, 2), GDN(n), conv(n, n, 5, 2), GDN(n))
+def luma_features(n: int, mid: int | None = None) -> nn.Sequential:
+    """I_L (1 channel, full resolution) -> N channels at 1/4 resolution, ``mid`` (default N) at 1/2.
+
+    WACNN's first stage turns three colour channels into N at half resolution;
+    luma is one channel, and ``mid = N/2`` there halves the stage's second
+    convolution and quarters its GDN, the two costliest layers at that resolution.
+    """
+    mid = mid or n
+    return nn.Sequential(conv(1, mid, 5, 2), GDN(mid), conv(mid, n, 5, 2), GDN(n))
 
 
 def chroma_features(n: int, sampled: bool) -> nn.Sequential:
@@ -56,9 +62,10 @@ class SynthesisTrunk(nn.Sequential):
         )
 
 
-def luma_head(n: int) -> nn.Sequential:
-    """Shared features -> Î_L at full resolution (the two last synthesis stages)."""
-    return nn.Sequential(deconv(n, n, 5, 2), GDN(n, inverse=True), deconv(n, 1, 5, 2))
+def luma_head(n: int, mid: int | None = None) -> nn.Sequential:
+    """Shared features -> Î_L at full resolution (the two last synthesis stages); mirror of :func:`luma_features`."""
+    mid = mid or n
+    return nn.Sequential(deconv(n, mid, 5, 2), GDN(mid, inverse=True), deconv(mid, 1, 5, 2))
 
 
 def chroma_head(n: int, sampled: bool) -> nn.Module:
