@@ -22,23 +22,21 @@ silently contributing zero (:data:`ANALYTIC_OPS`; their share is ``analytic`` in
   per sampled value, ``B * in_ch * kh*kw * Ho*Wo * 4`` (+1 per value with a mask);
   the interpolation-weight computation is not counted.
 
-Which convention is the paper's 258.36 G?  Measured here (``count_macs``, untrained
-weights; 80.41 M parameters for paper/full against the paper's 77.93 M):
+Which convention is the paper's 258.36 G?  MACs: no plausible resolution gives
+258 G in FLOPs (2 per MAC) for a WACNN-sized codec.  The first release of this
+reproduction measured 388.7 G MACs at 768x512 and 258.1 G at 512x512, so the
+paper's figure could be read as MACs at 512x512; the lean widths of issue 15
+(half-width luma at 1/2 resolution, bottleneck CFTM, narrower CGM; see
+``csalic.model.SIZES``) bring 768x512 itself under the paper's figure instead
+(``count_macs``, untrained weights, 76.20 M parameters against the paper's 77.93 M):
 
     paper/full        MACs (G)   FLOPs (G)
-    768x512            388.70     777.40
-    640x480 (->x512)   323.24     646.48
-    512x512            258.06     516.12
-    256x256             64.11     128.22
-    paper/baseline (no SCSM/CFTM/CGM) at 768x512: 247.46 G MACs
+    768x512            232.27     464.54
+    640x480 (->x512)   193.43     386.86
+    512x512            154.64     309.28
+    paper/baseline (no SCSM/CFTM/CGM) at 768x512: 218.91 G MACs
 
-The convention is **MACs**: no plausible resolution gives 258 G in FLOPs
-(2 per MAC).  The resolution is less certain.  This reproduction's MACs at
-512x512 agree to 0.1 %; MACs at 768x512 agree only if the paper's SCSM/CFTM/CGM
-add ~11 G net over the baseline rather than the 141 G they add here (the paper
-gives no widths for CFTM and CGM, whereas the backbone follows WACNN's published
-N=192, M=320: the baseline above is 247 G).  So report MACs, name the
-resolution, and do not compare FLOPs (2x) with the paper's number.
+Report MACs, name the resolution, and do not compare FLOPs (2x) with the paper's number.
 """
 
 from __future__ import annotations
@@ -261,3 +259,82 @@ def measure_latency(model: nn.Module, height: int, width: int, device: str | tor
         "threads": torch.get_num_threads() if dev.type == "cpu" else None,
         "cpu_count": os.cpu_count(),
     }
+
+# -- the study's Table 3 row -----------------------------------------------------------------
+def measure(size: str, variant: str = "full", height: int = 512, width: int = 768, *, latency: bool = False,
+            runs: int = 5, warmup: int = 2, device: str = "cpu", threads: int | None = None,
+            out: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Parameters and MACs per module of an untrained codec, and with ``latency`` its coding times.
+
+    ``csalic complexity``'s work; ``out`` also gets the result as JSON (atomically).
+    """
+    from .model import SIZES, VARIANTS, build_model
+
+    if size not in SIZES:
+        raise CsalicError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    if variant not in VARIANTS:
+        raise CsalicError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if height <= 0 or width <= 0:
+        raise CsalicError(f"--height and --width must be positive, got {height}x{width}")
+    if threads is not None and threads < 1:
+        raise CsalicError(f"--threads must be >= 1, got {threads}")
+    if latency:
+        if runs < 1 or warmup < 0:
+            raise CsalicError(f"need --runs >= 1 and --warmup >= 0, got {runs} and {warmup}")
+        if device != "cpu" and not device.startswith("cuda"):
+            raise CsalicError(f"unknown device {device!r}; use cpu or cuda")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise CsalicError("--device cuda requested but torch sees no CUDA device; use --device cpu")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(size, variant).eval()
+    params = count_params(model)
+    macs = count_macs(model, height, width)
+    result = {
+        "size": size,
+        "variant": variant,
+        "height": height,
+        "width": width,
+        "params": params["total"],
+        "params_m": params["total"] / 1e6,
+        "macs": macs["macs"],
+        "macs_g": macs["macs"] / 1e9,
+        "flops": macs["flops"],
+        "flops_g": macs["flops"] / 1e9,
+        "params_by_module": params["by_module"],
+        "macs_by_module": macs["by_module"],
+        "macs_analytic": macs["analytic"],
+        "threads": torch.get_num_threads(),
+    }
+    if latency:
+        lat = measure_latency(model, height, width, device, runs=runs, warmup=warmup)
+        result.update({k: lat[k] for k in ("encode_s", "decode_s", "encode_runs_s", "decode_runs_s", "runs",
+                                           "warmup", "device", "device_name", "threads", "bytes", "bpp")})
+    if out:
+        from .io import atomic_write_json
+
+        atomic_write_json(out, result)
+    return result
+
+
+def format_table(r: dict) -> str:
+    """:func:`measure`'s result as the per-module table ``csalic complexity`` prints."""
+    total_macs = r["macs"] or 1
+    lines = [f"CSA-LIC {r['size']}/{r['variant']} at {r['width']}x{r['height']} (untrained weights)",
+             f"  {'module':<16}{'params (M)':>12}{'MACs (G)':>11}{'share':>8}"]
+    for name, n in r["params_by_module"].items():
+        m = r["macs_by_module"].get(name, 0)
+        lines.append(f"  {name:<16}{n / 1e6:>12.3f}{m / 1e9:>11.2f}{m / total_macs:>8.1%}")
+    lines += [
+        f"  {'total':<16}{r['params_m']:>12.3f}{r['macs_g']:>11.2f}",
+        f"  FLOPs = 2 x MACs: {r['flops_g']:.2f} G (the paper's 258.36 G are MACs)",
+    ]
+    if "encode_s" in r:
+        threads = f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}" if r.get("threads") else ""
+        lines += [
+            f"  encode {r['encode_s']:.3f} s, decode {r['decode_s']:.3f} s "
+            f"(median of {r['runs']} after {r['warmup']} warm-up, entropy coding included; "
+            f"{r['device_name']}{threads}; {r['bpp']:.3f} bpp)",
+        ]
+    return "\n".join(lines)

@@ -35,7 +35,7 @@ from . import __version__
 from .anchors import LABELS, ImageCodec, Uncompressed, get_anchor
 from .errors import CsalicError, UnreadableImageError
 from .io import atomic_write_json, read_json_object
-from .names import CODEC_NAMES
+from .names import CODEC_NAMES, QP_CODECS, QUALITY_CODECS
 from .provenance import git_commit
 
 SUMMARY_FORMAT = "csalic.eval-summary"
@@ -269,6 +269,60 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     atomic_write_json(paths["compressai"], merge_compressai([result.summary]))
     atomic_write_json(paths["summary"], result.summary)
     return paths
+
+
+def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, dataset_name: str, task_net: str,
+                   out: str | Path, task_weights: str | Path | None = None, checkpoint: str | Path | None = None,
+                   quality: int | None = None, qp: int | None = None, vvc: dict | None = None,
+                   max_images: int | None = None, params: dict | None = None, device: str = "cpu",
+                   threads: int | None = None, random_task_net: bool = False, progress: bool = True) -> EvalResult:
+    """One codec at one setting on one COCO-format dataset, written to ``out``: ``csalic evaluate``'s work.
+
+    ``params`` (a loaded study) names the provenance's params hash and the default VVC encoder.
+    """
+    if max_images is not None and max_images < 1:
+        raise CsalicError(f"--max-images must be >= 1, got {max_images}")
+    if checkpoint is not None and codec != "csalic":
+        raise CsalicError("--checkpoint only applies to --codec csalic")
+    if qp is not None and codec not in QP_CODECS:
+        raise CsalicError("--qp only applies to --codec vvc or hevc-qp")
+    if quality is not None and codec not in QUALITY_CODECS:
+        raise CsalicError("--quality only applies to --codec hevc, jpeg, webp or avif")
+    import torch
+
+    from .data.coco import CocoEvalSet
+    from .tasks import load_task_network
+
+    if threads is not None:
+        if threads < 1:
+            raise CsalicError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CsalicError("--device cuda requested but torch sees no CUDA device; use --device cpu")
+    phash = None
+    if params is not None:
+        from .params import params_hash
+
+        phash = params_hash(params)
+    options = dict(vvc or {})
+    if codec == "vvc" and not options.get("vvc_encoder"):
+        options["vvc_encoder"] = (params or {}).get("anchors", {}).get("vvc_encoder")
+    dataset = CocoEvalSet(images, annotations)
+    coder = make_codec(codec, checkpoint=checkpoint, quality=quality, qp=qp, device=device,
+                       **(options if codec == "vvc" else {}))
+    net = load_task_network(task_net, task_weights, device, allow_random=random_task_net)
+    result = evaluate_codec(coder, dataset, net, dataset_name=dataset_name, max_images=max_images,
+                            params_hash=phash, progress=progress)
+    paths = write_outputs(result, out)
+    s = result.summary
+
+    def fmt(v, spec=".3f"):
+        return "n/a" if v is None else format(v, spec)
+
+    print(f"{s['dataset']} {s['method']} {s['setting']}: {s['n_images']} images, {fmt(s['bpp'], '.4f')} bpp, "
+          f"PSNR {fmt(s['psnr_rgb'], '.2f')} dB, mAP@0.5 bbox {fmt(s['map50_bbox'])} segm {fmt(s['map50_segm'])}"
+          f" -> {paths['summary']}")
+    return result
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:

@@ -20,8 +20,9 @@ Variants (the rows of the paper's Table 2):
               concatenation as in ``concat``.
 
 Sizes: ``paper`` (N=192, M=320, 10 slices: the WACNN backbone the paper builds on,
-~78 M parameters) and ``demo`` (a few hundred thousand parameters, trainable on a
-CPU in a minute).
+76 M parameters, with lean widths where the paper gives none), ``demo`` (1.9 M
+parameters, trainable on a CPU in minutes) and ``demo_lean`` (the demo with the
+paper size's lean choices, for checking what they cost in quality).
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ class ModelConfig:
 
 
 SIZES: dict[str, ModelConfig] = {
-    # ~78 M parameters and 247 G MACs at 768x512 (benchmarks/RESULTS.md): the lean widths
-    # take the CFTM from 78 G to 18 G, the CGM from 86 G to 29 G and luma's half resolution
-    # from 27 G to 13 G each way; WACNN's backbone and entropy model keep their published widths.
+    # 76.2 M parameters and 232 G MACs at 768x512 (benchmarks/RESULTS.md; the first release's
+    # widths: 80.5 M, 387 G). The lean widths take the CFTM from 78 G to 18 G, the CGM from
+    # 86 G to 19 G and luma at 1/2 resolution from 27 G to 13 G each way; WACNN's backbone
+    # and entropy model (80 G, 61 M of the parameters) keep their published widths.
     "paper": ModelConfig(luma_mid=96, cftm_bottleneck=True, cftm_inner=96, cgm_ch=48, cgm_kv_stride=8, cgm_up=(32, 16)),
     "demo": ModelConfig(
         n=32, m=64, heads=2, window=4, cgm_ch=16, scsm_iterations=3,

@@ -1,9 +1,11 @@
 """The DAG's stages as functions of a study description.
 
 Each stage resolves paths from ``params.yaml`` (through :mod:`csalic.layout`) and
-runs an existing ``csalic`` subcommand in-process with explicit arguments, so the
-Snakefile and dvc.yaml only ever say ``csalic <stage> --params FILE [ids]`` and
-the logic lives here, tested once.  Paper mode checks that data, weights and
+calls the library function that the matching single-purpose subcommand calls
+(``generate_demo``, ``filter_coco``, ``train_and_save``, ``run_evaluation``,
+``measure``), so the Snakefile and dvc.yaml only ever say ``csalic <stage>
+--params FILE [ids]`` and the logic lives here, tested once.  Nothing here goes
+back through the command line.  Paper mode checks that data, weights and
 encoders exist before anything runs, naming what is missing and where it goes.
 """
 
@@ -17,14 +19,6 @@ from .errors import CsalicError
 from .io import atomic_write_json
 from .names import POINT_PATTERN, QP_CODECS
 
-
-
-def _cli(argv: list[str]) -> None:
-    from .cli import main
-
-    code = main([str(a) for a in argv])
-    if code:
-        raise SystemExit(code)
 
 
 def _require(path: Path, what: str, hint: str) -> None:
@@ -66,9 +60,13 @@ def check_paper_inputs(params: dict) -> None:
 def prepare_data(params: dict) -> None:
     check_paper_inputs(params)
     if params["mode"] == "demo":
+        from .data.demo import generate_demo
+
         d = params["data"]["demo"]
-        _cli(["demo-data", "--out", layout.demo_data(params), "--train", d["train"], "--val", d["val"],
-              "--size", f"{d['width']}x{d['height']}", "--seed", params["seed"]])
+        demo = generate_demo(layout.demo_data(params), n_train=d["train"], n_val=d["val"],
+                             size=(d["width"], d["height"]), seed=params["seed"])
+        print(f"demo data in {demo.root}: {demo.n_train} train + {demo.n_val} val images, "
+              f"{demo.n_objects} objects, manifest {demo.manifest}")
         # always (a second or two), so that listing demo_oi in eval.datasets never regenerates the data
         from .data.demo_openimages import generate_openimages_demo
 
@@ -76,10 +74,13 @@ def prepare_data(params: dict) -> None:
                                      seed=params["seed"])
         print(f"OpenImages-format demo set in {f.root}: {f.n_images} images, {f.n_objects} objects")
         return
+    from .data.coco import filter_coco, write_manifest
+
     root = Path(params["data"]["coco_root"])
-    _cli(["filter-coco", "--annotations", root / "annotations" / "instances_train2017.json",
-          "--images", root / "train2017", "--out", layout.train_manifest(params),
-          "--min-side", params["data"]["min_side"], "--rule", params["data"]["rule"]])
+    res = filter_coco(annotations=root / "annotations" / "instances_train2017.json", images=root / "train2017",
+                      min_side=params["data"]["min_side"], rule=params["data"]["rule"])
+    write_manifest(layout.train_manifest(params), res.rows, res.summary)
+    print(f"{layout.train_manifest(params)}: {res.summary_line()}")
 
 
 def prepare_openimages(params: dict) -> Path:
@@ -122,14 +123,10 @@ def prepare_task_net(params: dict) -> None:
     if params["mode"] == "demo" and not params["task"]["weights"]:
         if params["task"]["name"] != "demo_mask_rcnn":
             raise CsalicError("demo mode without task.weights trains the demo network: set task.name: demo_mask_rcnn")
-        out = layout.task_net(params)
-        _cli(["train-task-net", "--data", layout.demo_data(params), "--out", out,
-              "--steps", params["task"]["demo_steps"], "--seed", params["seed"], "--threads", threads, "--quiet"])
-        from .commands.tasks import metrics_path
+        from .tasks.demo_net import train_and_save
 
-        import json
-
-        metrics = json.loads(metrics_path(out).read_text())
+        metrics = train_and_save(layout.demo_data(params), layout.task_net(params), steps=params["task"]["demo_steps"],
+                                 seed=params["seed"], threads=threads, progress=False)
     else:
         check_paper_inputs(params)
         metrics = {}
@@ -168,26 +165,22 @@ def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str
         raise CsalicError("give either --anchor POINT or both --variant and --lmbda")
     if dataset not in params["eval"]["datasets"]:
         raise CsalicError(f"dataset {dataset!r} is not in eval.datasets ({', '.join(params['eval']['datasets'])})")
+    from .evaluate import run_evaluation
+
     images, ann = layout.dataset(params, dataset)
-    argv = ["evaluate", "--images", images, "--annotations", ann, "--dataset-name", dataset,
-            "--task-net", params["task"]["name"], "--task-weights", layout.task_net(params),
-            "--params", params_file, "--device", params["eval"]["device"], "--threads", 1, "--quiet"]
-    if params["eval"]["max_images"]:
-        argv += ["--max-images", params["eval"]["max_images"]]
+    common = dict(dataset_name=dataset, task_net=params["task"]["name"], task_weights=layout.task_net(params),
+                  params=params, device=params["eval"]["device"], threads=1, max_images=params["eval"]["max_images"],
+                  progress=False)
     if anchor is not None:
         codec, value = parse_point(anchor)
         out = layout.eval_dir(params, dataset, anchor)
-        argv += ["--codec", codec, "--out", out]
-        if codec in ("vvc", "hevc-qp"):
-            argv += ["--qp", value]
-        elif value is not None:
-            argv += ["--quality", value]
+        setting = {"qp": value} if codec in QP_CODECS else {"quality": value} if value is not None else {}
+        run_evaluation(codec, images, ann, out=out, **setting, **common)
     else:
         checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
         _require(checkpoint, f"trained codec {variant} λ={lmbda:g}", "run its training stage first")
         out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
-        argv += ["--codec", "csalic", "--checkpoint", checkpoint, "--out", out]
-    _cli(argv)
+        run_evaluation("csalic", images, ann, out=out, checkpoint=checkpoint, **common)
     from .eval_sweep import common_inputs, point_inputs, write_inputs
 
     if inputs is None:
@@ -205,11 +198,13 @@ def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str
 
 
 def measure_complexity(params: dict) -> Path:
+    from .complexity import format_table, measure
+
     c = params["complexity"]
     out = layout.complexity_json(params)
-    _cli(["complexity", "--size", params["model"]["size"], "--variant", "full", "--height", c["height"],
-          "--width", c["width"], "--latency", "--runs", c["latency_runs"], "--warmup", 1, "--threads", 1,
-          "--device", c["device"], "--json", "--out", out])
+    result = measure(params["model"]["size"], "full", c["height"], c["width"], latency=True, runs=c["latency_runs"],
+                     warmup=1, threads=1, device=c["device"], out=out)
+    print(format_table(result))
     return out
 
 

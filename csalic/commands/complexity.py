@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import CsalicError
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -32,88 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_complexity)
 
 
-def _check(args: argparse.Namespace) -> None:
-    from ..model import SIZES, VARIANTS
-
-    if args.size not in SIZES:
-        raise CsalicError(f"unknown size {args.size!r}; choose one of {', '.join(SIZES)}")
-    if args.variant not in VARIANTS:
-        raise CsalicError(f"unknown variant {args.variant!r}; choose one of {', '.join(VARIANTS)}")
-    if args.height <= 0 or args.width <= 0:
-        raise CsalicError(f"--height and --width must be positive, got {args.height}x{args.width}")
-    if args.threads is not None and args.threads < 1:
-        raise CsalicError(f"--threads must be >= 1, got {args.threads}")
-    if args.latency:
-        if args.runs < 1 or args.warmup < 0:
-            raise CsalicError(f"need --runs >= 1 and --warmup >= 0, got {args.runs} and {args.warmup}")
-        if args.device != "cpu" and not args.device.startswith("cuda"):
-            raise CsalicError(f"unknown device {args.device!r}; use cpu or cuda")
-        import torch
-
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            raise CsalicError("--device cuda requested but torch sees no CUDA device; use --device cpu")
-
-
 def _complexity(args: argparse.Namespace) -> int:
-    _check(args)
-    import torch
+    from ..complexity import format_table, measure
 
-    from ..complexity import count_macs, count_params, measure_latency
-    from ..model import build_model
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = build_model(args.size, args.variant).eval()
-    params = count_params(model)
-    macs = count_macs(model, args.height, args.width)
-    result = {
-        "size": args.size,
-        "variant": args.variant,
-        "height": args.height,
-        "width": args.width,
-        "params": params["total"],
-        "params_m": params["total"] / 1e6,
-        "macs": macs["macs"],
-        "macs_g": macs["macs"] / 1e9,
-        "flops": macs["flops"],
-        "flops_g": macs["flops"] / 1e9,
-        "params_by_module": params["by_module"],
-        "macs_by_module": macs["by_module"],
-        "macs_analytic": macs["analytic"],
-        "threads": torch.get_num_threads(),
-    }
-    if args.latency:
-        lat = measure_latency(model, args.height, args.width, args.device, runs=args.runs, warmup=args.warmup)
-        result.update({k: lat[k] for k in ("encode_s", "decode_s", "encode_runs_s", "decode_runs_s", "runs",
-                                           "warmup", "device", "device_name", "threads", "bytes", "bpp")})
-    if getattr(args, "out", None):
-        from ..io import atomic_write_json
-
-        atomic_write_json(args.out, result)
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        print(_table(result))
+    result = measure(args.size, args.variant, args.height, args.width, latency=args.latency, runs=args.runs,
+                     warmup=args.warmup, device=args.device, threads=args.threads, out=args.out)
+    print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
     return 0
-
-
-def _table(r: dict) -> str:
-    total_macs = r["macs"] or 1
-    lines = [f"CSA-LIC {r['size']}/{r['variant']} at {r['width']}x{r['height']} (untrained weights)",
-             f"  {'module':<16}{'params (M)':>12}{'MACs (G)':>11}{'share':>8}"]
-    for name, n in r["params_by_module"].items():
-        m = r["macs_by_module"].get(name, 0)
-        lines.append(f"  {name:<16}{n / 1e6:>12.3f}{m / 1e9:>11.2f}{m / total_macs:>8.1%}")
-    lines += [
-        f"  {'total':<16}{r['params_m']:>12.3f}{r['macs_g']:>11.2f}",
-        f"  FLOPs = 2 x MACs: {r['flops_g']:.2f} G (the paper's 258.36 G are MACs)",
-    ]
-    if "encode_s" in r:
-        threads = f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}" if r.get("threads") else ""
-        lines += [
-            f"  encode {r['encode_s']:.3f} s, decode {r['decode_s']:.3f} s "
-            f"(median of {r['runs']} after {r['warmup']} warm-up, entropy coding included; "
-            f"{r['device_name']}{threads}; {r['bpp']:.3f} bpp)",
-        ]
-    return "\n".join(lines)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import CsalicError
-
 from ..names import CODEC_NAMES as CODECS
 
 
@@ -61,62 +59,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=_anchors)
 
 
-def _params(path: str | None) -> tuple[dict | None, str | None]:
+def _params(path: str | None) -> dict | None:
     if not path:
-        return None, None
-    from ..params import load, params_hash
+        return None
+    from ..params import load
 
-    params = load(path)
-    return params, params_hash(params)
+    return load(path)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if args.max_images is not None and args.max_images < 1:
-        raise CsalicError(f"--max-images must be >= 1, got {args.max_images}")
-    if args.checkpoint is not None and args.codec != "csalic":
-        raise CsalicError("--checkpoint only applies to --codec csalic")
-    if args.qp is not None and args.codec not in ("vvc", "hevc-qp"):
-        raise CsalicError("--qp only applies to --codec vvc or hevc-qp")
-    if args.quality is not None and args.codec not in ("hevc", "jpeg", "webp", "avif"):
-        raise CsalicError("--quality only applies to --codec hevc, jpeg, webp or avif")
-    params, phash = _params(args.params)
-    import torch
+    from ..evaluate import run_evaluation
 
-    from ..data.coco import CocoEvalSet
-    from ..evaluate import evaluate_codec, make_codec, write_outputs
-    from ..tasks import load_task_network
-
-    if args.threads is not None:
-        if args.threads < 1:
-            raise CsalicError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise CsalicError("--device cuda requested but torch sees no CUDA device; use --device cpu")
-    encoder = args.vvc_encoder or (params or {}).get("anchors", {}).get("vvc_encoder")
-    vvc = {"vvc_encoder": encoder, "vvc_decoder": args.vvc_decoder, "config": args.vvc_config,
-           "preset": args.vvc_preset} if args.codec == "vvc" else {}
-    dataset = CocoEvalSet(args.images, args.annotations)
-    codec = make_codec(args.codec, checkpoint=args.checkpoint, quality=args.quality, qp=args.qp,
-                       device=args.device, **vvc)
-    net = load_task_network(args.task_net, args.task_weights, args.device, allow_random=args.random_task_net)
-    result = evaluate_codec(codec, dataset, net, dataset_name=args.dataset_name, max_images=args.max_images,
-                            params_hash=phash, progress=not args.quiet)
-    paths = write_outputs(result, args.out)
-    s = result.summary
-
-    def fmt(v, spec=".3f"):
-        return "n/a" if v is None else format(v, spec)
-
-    print(f"{s['dataset']} {s['method']} {s['setting']}: {s['n_images']} images, {fmt(s['bpp'], '.4f')} bpp, "
-          f"PSNR {fmt(s['psnr_rgb'], '.2f')} dB, mAP@0.5 bbox {fmt(s['map50_bbox'])} segm {fmt(s['map50_segm'])}"
-          f" -> {paths['summary']}")
+    vvc = {"vvc_encoder": args.vvc_encoder, "vvc_decoder": args.vvc_decoder, "config": args.vvc_config,
+           "preset": args.vvc_preset}
+    run_evaluation(args.codec, args.images, args.annotations, dataset_name=args.dataset_name, task_net=args.task_net,
+                   out=args.out, task_weights=args.task_weights, checkpoint=args.checkpoint, quality=args.quality,
+                   qp=args.qp, vvc=vvc, max_images=args.max_images, params=_params(args.params), device=args.device,
+                   threads=args.threads, random_task_net=args.random_task_net, progress=not args.quiet)
     return 0
 
 
 def _anchors(args: argparse.Namespace) -> int:
     from ..anchors import available_anchors, primary_anchor
 
-    params, _ = _params(args.params)
+    params = _params(args.params)
     conf = (params or {}).get("anchors", {})
     encoder = args.vvc_encoder or conf.get("vvc_encoder")
     avail = available_anchors(encoder, args.vvc_decoder)

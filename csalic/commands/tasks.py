@@ -7,40 +7,15 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-
-def metrics_path(checkpoint: str | Path) -> Path:
-    """The JSON of mAP@0.5 numbers written beside a demo task-network checkpoint."""
-    p = Path(checkpoint)
-    return p.with_name(p.stem + ".metrics.json")
+from ..names import DEMO_TASK_STEPS as DEFAULT_STEPS
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
+    from ..tasks.demo_net import train_and_save
 
-    from ..errors import CsalicError
-    from ..io import atomic_write_json
-    from ..tasks.demo_net import (DEMO_NOTE, evaluate_map50, save_demo_task_network,
-                                  train_demo_task_network)
-
-    if args.threads < 1:
-        raise CsalicError(f"--threads must be positive, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # denormals in a from-scratch net slow CPU training badly
-    net = train_demo_task_network(args.data, steps=args.steps, seed=args.seed, batch_size=args.batch_size,
-                                  lr=args.lr, progress=not args.quiet)
-    print(f"trained {args.steps} steps on {net.training_info['train_images']} images "
-          f"in {net.training_info['seconds']:.0f} s")
-    metrics = evaluate_map50(net, args.data, split="val", progress=not args.quiet)
-    net.metrics = metrics
-    out = save_demo_task_network(net, args.out)
-    record = {"checkpoint": str(out), "weights_sha256": net.weights_sha256, "note": DEMO_NOTE,
-              "training": net.training_info, **metrics}
-    atomic_write_json(metrics_path(out), record)
-    print(f"mAP@0.5 on uncompressed {metrics['split']} ({metrics['images']} images): "
-          f"bbox {metrics['bbox_map50']:.3f}, segm {metrics.get('segm_map50', float('nan')):.3f}")
-    print(f"wrote {out} and {metrics_path(out)}")
+    train_and_save(args.data, args.out, steps=args.steps, seed=args.seed, threads=args.threads,
+                   batch_size=args.batch_size, lr=args.lr, progress=not args.quiet)
     return 0
 
 
@@ -51,9 +26,6 @@ def _list(args: argparse.Namespace) -> int:
         print(name)
     return 0
 
-
-# Kept in sync by hand with csalic.tasks.demo_net.DEFAULT_STEPS, so --help does not import torch.
-DEFAULT_STEPS = 300
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,79 @@
+"""The house rules of the package's import graph, read from the source with ``ast``.
+
+- Only ``csalic.cli`` reaches into ``csalic.commands`` (which registers the subcommands); the
+  library never imports upward into a subcommand's module.
+- Nothing calls the command line from inside: no module imports ``csalic.cli.main`` but the
+  ``python -m csalic`` entry point, so a stage is a library call, not a re-parsed argv.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "csalic"
+
+
+def _modules() -> dict[str, tuple[ast.Module, bool]]:
+    """Dotted name -> (syntax tree, whether it is a package's ``__init__``)."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        is_pkg = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_pkg else parts)
+        out[name] = (ast.parse(path.read_text(encoding="utf-8"), str(path)), is_pkg)
+    return out
+
+
+def _imports(name: str, module: tuple[ast.Module, bool]) -> list[tuple[str, list[str], int]]:
+    """(absolute module, imported names, line) for every import in the module, nested ones included."""
+    tree, is_pkg = module
+    package = name.split(".") if is_pkg else name.split(".")[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name, [], node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.append((target, [a.name for a in node.names], node.lineno))
+    return found
+
+
+def test_relative_imports_resolve_as_python_does():
+    mods = _modules()
+    resolved = {m for m, _, _ in _imports("csalic.commands.evaluate", mods["csalic.commands.evaluate"])}
+    assert "csalic.names" in resolved and "csalic.evaluate" in resolved
+    assert any(  # `from . import commands`
+        m == "csalic" and n == ["commands"] for m, n, _ in _imports("csalic.cli", mods["csalic.cli"]))
+    assert "csalic.cli" in {m for m, _, _ in _imports("csalic.__main__", mods["csalic.__main__"])}
+    assert "csalic.errors" in {m for m, _, _ in _imports("csalic.anchors", mods["csalic.anchors"])}
+
+
+def test_only_the_cli_imports_the_subcommands():
+    offenders = []
+    for name, mod in _modules().items():
+        if name == "csalic.cli" or name.startswith("csalic.commands"):
+            continue
+        for module, names, line in _imports(name, mod):
+            if module == "csalic.commands" or module.startswith("csalic.commands."):
+                offenders.append(f"{name}:{line} imports {module}")
+            if module == "csalic" and "commands" in names:
+                offenders.append(f"{name}:{line} imports csalic.commands")
+    assert not offenders, offenders
+
+
+def test_nothing_calls_the_command_line_from_inside():
+    offenders = []
+    for name, mod in _modules().items():
+        if name == "csalic.__main__":
+            continue
+        for module, names, line in _imports(name, mod):
+            if module == "csalic.cli" and name != "csalic.cli":
+                offenders.append(f"{name}:{line} imports {', '.join(names) or 'csalic.cli'}")
+            if module == "csalic" and "cli" in names:
+                offenders.append(f"{name}:{line} imports csalic.cli")
+    assert not offenders, offenders
