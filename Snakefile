@@ -4,13 +4,15 @@
 
 from snakemake.utils import min_version, validate
 
+from csalic.params import SCHEMA_PATH
+
 min_version("9.0")
 
 
 configfile: "params.yaml"
 
 
-validate(config, "workflow/schemas/params.schema.yaml")
+validate(config, str(SCHEMA_PATH))  # the package's schema, the one every csalic command checks
 
 
 include: "workflow/rules/common.smk"

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import layout
 from .errors import CsalicError
+from .names import VARIANT_NAMES
 
 
 @dataclass
@@ -132,7 +133,7 @@ def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_st
           stage: str = "train") -> JobSpec:
     from .params import params_hash
 
-    if variant not in params["variants"] and variant not in ("full", "no_casc", "concat", "baseline"):
+    if variant not in params["variants"] and variant not in VARIANT_NAMES:
         raise CsalicError(f"unknown variant {variant!r}")
     if max_steps is not None:
         if max_steps < 1:

@@ -39,6 +39,7 @@ from torch import Tensor
 from .color import merge_luma_chroma, split_luma_chroma
 from .entropy import ChannelARHyperprior, EntropyConfig
 from .errors import CsalicError
+from .names import VARIANT_NAMES
 from .nn.cftm import CFTM, ConcatFusion
 from .nn.cgm import CGM
 from .nn.scsm import SCSM
@@ -94,12 +95,12 @@ SIZES: dict[str, ModelConfig] = {
 SIZES["demo_lean"] = replace(SIZES["demo"], luma_mid=16, cftm_bottleneck=True, cftm_inner=16, cgm_ch=12,
                              cgm_kv_stride=8, cgm_up=(8, 4))
 
-VARIANTS: dict[str, dict[str, bool]] = {
-    "full": {"scsm": True, "cftm": True, "cgm": True},
-    "no_casc": {"scsm": False, "cftm": True, "cgm": False},
-    "concat": {"scsm": True, "cftm": False, "cgm": True},
-    "baseline": {"scsm": False, "cftm": False, "cgm": False},
-}
+VARIANTS: dict[str, dict[str, bool]] = dict(zip(VARIANT_NAMES, (  # names: csalic.names, torch-free
+    {"scsm": True, "cftm": True, "cgm": True},      # full
+    {"scsm": False, "cftm": True, "cgm": False},    # no_casc
+    {"scsm": True, "cftm": False, "cgm": True},     # concat
+    {"scsm": False, "cftm": False, "cgm": False},   # baseline
+), strict=True))
 
 
 class CSALIC(CompressionModel):

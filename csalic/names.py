@@ -1,10 +1,14 @@
-"""The study's vocabulary, spelled once: codec names and the anchor-point grammar.
+"""The study's vocabulary, spelled once: variants, codec names and the anchor-point grammar.
 
 Free of numpy, torch and PIL, so the command line, the Snakefile and the schema
 checks can read it without paying for the stack.
 """
 
 from __future__ import annotations
+
+# The codec's ablation variants, the rows of the paper's Table 2 (what each composes:
+# csalic.model.VARIANTS, whose keys a test holds to this tuple, as it holds the schema's enum).
+VARIANT_NAMES = ("full", "no_casc", "concat", "baseline")
 
 # What `csalic evaluate --codec` accepts: the learned codec, the anchors, and no compression.
 CODEC_NAMES = ("csalic", "vvc", "hevc-qp", "hevc", "jpeg", "webp", "avif", "none")

@@ -1,7 +1,8 @@
 """Loading and validating a study description (``params.yaml``).
 
-The same JSON schema (``workflow/schemas/params.schema.yaml``) is used by
-Snakemake's ``validate`` and by every ``csalic`` subcommand, so a typo in a key
+The same JSON schema (``csalic/schemas/params.schema.yaml``, package data, so an
+installed wheel validates too) is used by Snakemake's ``validate`` and by every
+``csalic`` subcommand, so a typo in a key
 or a non-positive λ is caught in one place with the key's path in the message.
 YAML is read with ``safe_load``: a params file can never construct objects.
 """
@@ -17,13 +18,13 @@ import yaml
 
 from .errors import CsalicError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "params.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "params.schema.yaml"
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
     if not SCHEMA_PATH.is_file():
-        raise CsalicError(f"params schema {SCHEMA_PATH} is missing: run csalic from a checkout (pip install -e .)")
+        raise CsalicError(f"params schema {SCHEMA_PATH} is missing: reinstall csalic (it ships as package data)")
     with open(SCHEMA_PATH, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 

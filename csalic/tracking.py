@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 from .errors import CsalicError
 from .io import read_json_object
+from .layout import lambda_tag
 from .params import experiment_name, params_hash
 from .provenance import sha256_of
 
@@ -213,10 +214,6 @@ def check_store(uri: str, timeout_s: float = 60) -> None:
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def _lambda_tag(lmbda) -> str:
-    return repr(float(lmbda))
-
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -417,7 +414,7 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
     size = summary.get("size") or params.get("model", {}).get("size")
     phash = str(summary.get("params_hash") or params_hash(params))
     warmup = summary.get("stage") == "warmup"  # the start its variant's λ fine-tune: kept apart from the λ runs
-    identity = {ROLE: "warmup" if warmup else "job", VARIANT: variant, LAMBDA: _lambda_tag(lmbda), HASH: phash,
+    identity = {ROLE: "warmup" if warmup else "job", VARIANT: variant, LAMBDA: lambda_tag(lmbda), HASH: phash,
                 CKPT_SHA: content_sha}
     manifest = _find_manifest(summary.get("manifest"), job)
     uri = tracking_uri(params, uri)
@@ -526,7 +523,7 @@ def log_eval_summary(summary_path, params: dict, *, uri: str | None = None) -> s
         tags[VARIANT] = variant
     if lmbda is not None:
         with contextlib.suppress(TypeError, ValueError):
-            tags[LAMBDA] = _lambda_tag(lmbda)
+            tags[LAMBDA] = lambda_tag(lmbda)
     name = "eval " + " ".join(str(summary[k]) for k in ("codec", "setting", "dataset") if summary.get(k) is not None)
 
     with _store_lock(uri):

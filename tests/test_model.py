@@ -199,7 +199,9 @@ def test_model_sizes_are_the_schemas():
 
     from csalic.model import SIZES
 
-    schema = yaml.safe_load(open("workflow/schemas/params.schema.yaml"))
+    from csalic.params import SCHEMA_PATH
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     assert sorted(schema["properties"]["model"]["properties"]["size"]["enum"]) == sorted(SIZES)
 
 

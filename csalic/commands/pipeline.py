@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..names import VARIANT_NAMES
+
 
 def _params(path: str) -> dict:
     from ..params import load
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = stage("eval-point", "workflow stage: evaluate one trained codec or one anchor point on the study's "
               "datasets, one after another in this process", _eval)
     e.add_argument("--dataset", help="only this one of eval.datasets (default: every one)")
-    e.add_argument("--variant", choices=["full", "no_casc", "concat", "baseline"])
+    e.add_argument("--variant", choices=VARIANT_NAMES)
     e.add_argument("--lmbda", type=float)
     e.add_argument("--anchor", help="anchor point: none, hevc-q50, jpeg-q30, vvc-qp32, ...")
     ep = stage("eval-points", "workflow stage (DVC): evaluate every codec and anchor point of the study, side by "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..names import VARIANT_NAMES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "retried and resume from their checkpoint; the exit status is 1 if any job kept failing.",
     )
     p.add_argument("--params", default="params.yaml")
-    p.add_argument("--variants", nargs="+", choices=["full", "no_casc", "concat", "baseline"],
+    p.add_argument("--variants", nargs="+", choices=VARIANT_NAMES,
                    help="subset of variants (default: params variants)")
     p.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
     p.add_argument("--max-steps", type=int, help="override train.max_steps")

@@ -1,0 +1,62 @@
+"""Each name of the study's vocabulary is spelled once; where a copy must exist (the JSON schema,
+the rules, dvc.yaml), this suite holds it to the original."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from csalic.names import CODEC_NAMES, POINT_PATTERN, QP_CODECS, QUALITY_CODECS, VARIANT_NAMES
+from csalic.params import SCHEMA_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def test_variants_are_the_models_the_schemas_and_the_clis():
+    from csalic.cli import build_parser
+    from csalic.model import VARIANTS
+
+    assert tuple(VARIANTS) == VARIANT_NAMES
+    assert tuple(_schema()["properties"]["variants"]["items"]["enum"]) == VARIANT_NAMES
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for command, option in (("train", "variant"), ("sweep", "variants"), ("eval-point", "variant")):
+        action = next(a for a in sub[command]._actions if a.dest == option)
+        assert tuple(action.choices) == VARIANT_NAMES, command
+
+
+def test_codecs_split_into_qp_and_quality_ones():
+    assert set(QP_CODECS) | set(QUALITY_CODECS) | {"csalic", "none"} == set(CODEC_NAMES)
+    assert not set(QP_CODECS) & set(QUALITY_CODECS)
+
+
+def test_the_schemas_point_pattern_accepts_what_the_grammar_accepts():
+    """The schema's regex also bounds the numbers (its copy of the grammar, held to POINT_PATTERN here)."""
+    schema_re = _schema()["properties"]["anchors"]["properties"]["points"]["items"]["pattern"]
+    samples = ["none", "vvc-qp0", "vvc-qp63", "hevc-qp51", "hevc-q50", "jpeg-q1", "webp-q100", "avif-q30"]
+    for s in samples:
+        assert re.fullmatch(POINT_PATTERN, s) and re.search(schema_re, s), s
+    for s in ["vvc-q30", "jpeg-qp30", "x265-qp30", "none-q1", "vvc-qp", "hevcqp30"]:
+        assert not re.fullmatch(POINT_PATTERN, s) and not re.search(schema_re, s), s
+    # the bounds the grammar leaves to parse_point are the schema's
+    assert not re.search(schema_re, f"vvc-qp{QP_CODECS['vvc'] + 1}")
+    assert not re.search(schema_re, f"hevc-qp{QP_CODECS['hevc-qp'] + 1}")
+
+
+def test_the_rules_take_the_grammar_and_the_lambda_tags_from_the_package():
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "from csalic.names import POINT_PATTERN" in common and "point=POINT_PATTERN" in common
+    assert "layout.lambda_tag(" in common
+
+
+def test_one_lambda_tag_for_paths_rules_and_runs():
+    from csalic import layout, tracking
+
+    assert tracking.lambda_tag is layout.lambda_tag  # MLflow's csalic.lambda tag is the paths' lambda_<tag>
+    assert [layout.lambda_tag(x) for x in (0.0025, 1e-05, 3e-06, 0.01)] == ["0.0025", "1e-05", "3e-06", "0.01"]
+    assert float(layout.lambda_tag(3e-06)) == 3e-06
