@@ -59,28 +59,18 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .. import layout
     from .. import params as P
-    from ..io import atomic_write_json
-    from ..sweep import plan, run_sweep
+    from ..sweep import sweep_stage
 
-    params = P.load(args.params)
-    if args.warmup and not layout.uses_warmup(params):
-        # a DAG that always has a warm-up step (dvc.yaml) still gets its output folder
-        for v in args.variants or params["variants"]:
-            atomic_write_json(layout.warmup_dir(params, v) / "none.json",
-                              {"variant": v, "train.init": params["train"].get("init", "scratch"),
-                               "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
-                               else f"no warm-up: every λ is fine-tuned from "
-                                    f"{layout.pretrained_checkpoint(params, v)}"})
-        print(f"no warm-up to train: train.init is {params['train'].get('init', 'scratch')}")
+    done = sweep_stage(P.load(args.params), args.variants, args.lambdas, args.max_steps, warmup=args.warmup,
+                       track=not args.no_track, report_path=args.report)
+    if done is None:
         return 0
-    specs = plan(params, args.variants, args.lambdas, args.max_steps, warmup_only=args.warmup)
-    report = run_sweep(params, specs, track=not args.no_track, report_path=args.report)
+    report, total = done
     if report["failed"]:
         names = ", ".join(f"{f['variant']} {'warm-up ' if f.get('stage') == 'warmup' else ''}λ={f['lmbda']:g}"
                           for f in report["failed"])
-        print(f"csalic: error: {len(report['failed'])} of {len(specs)} job(s) failed: {names}", flush=True)
+        print(f"csalic: error: {len(report['failed'])} of {total} job(s) failed: {names}", flush=True)
         return 1
     print(f"{len(report['jobs'])} job(s) finished")
     return 0

@@ -5,6 +5,7 @@ from csalic import layout
 from csalic.jobs import warmup_spec
 from csalic.names import POINT_PATTERN
 from csalic.pipeline import write_effective_params
+from csalic.stages import settings as stage_settings
 
 STUDY = config["study"]
 ROOT = f"results/{STUDY}"

@@ -3,7 +3,7 @@ rule complexity:
         f"{ROOT}/complexity/{config['model']['size']}_full.json",
     params:
         file=PARAMS,
-        settings={k: config[k] for k in ("model", "complexity")},
+        settings=stage_settings(config, "complexity"),
     log:
         f"{ROOT}/logs/complexity.log",
     benchmark:

@@ -3,7 +3,7 @@ rule data:
         directory(f"{ROOT}/data"),
     params:
         file=PARAMS,
-        settings={k: config[k] for k in ("mode", "seed", "data")},
+        settings=stage_settings(config, "data"),
     log:
         f"{ROOT}/logs/data.log",
     benchmark:
@@ -21,7 +21,7 @@ rule task_net:
         directory(f"{ROOT}/task_net"),
     params:
         file=PARAMS,
-        settings={k: config[k] for k in ("mode", "seed", "task")},
+        settings=stage_settings(config, "task_net"),
     log:
         f"{ROOT}/logs/task_net.log",
     benchmark:
@@ -43,6 +43,7 @@ rule convert_openimages:
         f"{ROOT}/openimages/demo_oi.json",
     params:
         file=PARAMS,
+        settings=stage_settings(config, "convert_openimages"),
     log:
         f"{ROOT}/logs/convert_openimages.log",
     benchmark:

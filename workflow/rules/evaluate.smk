@@ -9,7 +9,7 @@ rule eval_codec:
         [directory(f"{ROOT}/eval/{d}/csalic-{{variant}}-lambda_{{lmbda}}") for d in DATASETS],
     params:
         file=PARAMS,
-        settings={k: config[k] for k in ("eval", "task")},
+        settings=stage_settings(config, "eval_codec"),
     log:
         f"{ROOT}/logs/eval/csalic-{{variant}}-lambda_{{lmbda}}.log",
     benchmark:
@@ -28,7 +28,7 @@ rule eval_anchor:
         [directory(f"{ROOT}/eval/{d}/{{point}}") for d in DATASETS],
     params:
         file=PARAMS,
-        settings={k: config[k] for k in ("eval", "task")},
+        settings=stage_settings(config, "eval_anchor"),
         encoder=config["anchors"]["vvc_encoder"],
     log:
         f"{ROOT}/logs/eval/{{point}}.log",

@@ -14,7 +14,7 @@ rule report:
         METRICS,
     params:
         file=PARAMS,
-        published=config["anchors"]["published"],
+        settings=stage_settings(config, "report"),
     log:
         f"{ROOT}/logs/report.log",
     conda:

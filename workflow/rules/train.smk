@@ -32,7 +32,7 @@ rule train:
         job_files(),
     params:
         file=PARAMS,
-        settings={k: config[k] for k in ("seed", "model", "train", "task")},
+        settings=stage_settings(config, "train"),
     log:
         f"{ROOT}/logs/train/{{variant}}_lambda_{{lmbda}}.log",
     benchmark:
