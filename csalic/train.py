@@ -29,6 +29,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -155,16 +156,41 @@ def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
     return model.state_dict()
 
 
-def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume, or skip) one job and return its summary."""
+@dataclass
+class _Run:
+    """A job's moving parts, built in one fixed order (the RNG draws depend on it)."""
+
+    spec: JobSpec
+    out: Path
+    device: torch.device
+    model: Any
+    net_params: list
+    opt: torch.optim.Optimizer
+    aux_opt: torch.optim.Optimizer
+    task: Any
+    criterion: RateDistortionLoss
+    dataset: Any
+    sampler: "_ResumableSampler"
+    loader: Any
+    steps_per_epoch: int
+    total: int
+    step: int = 0
+    rows: list = field(default_factory=list)
+    wall_before: float = 0.0
+
+    @property
+    def use_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def channels_last(self) -> bool:
+        return self.use_cuda and self.spec.train.get("channels_last", True)
+
+
+def _setup(spec: JobSpec) -> _Run:
+    """Seeds, model, optimisers, task network, loss and the resumable loader."""
     from .data.crops import RandomCropDataset, seed_worker
 
-    out = Path(spec.out_dir)
-    done = finished_summary(out, spec)
-    if done is not None:
-        return done
-    out.mkdir(parents=True, exist_ok=True)
-    commit = git_commit()  # the code this process runs: read at the start, not after hours of training
     t = spec.train
     device = torch.device(spec.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -201,102 +227,135 @@ def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
         # or a resumed run (which creates one more iterator) would see different noise
         generator=torch.Generator().manual_seed(spec.seed),
     )
+    return _Run(spec, Path(spec.out_dir), device, model, net_params, opt, aux_opt, task, criterion, dataset,
+                sampler, loader, steps_per_epoch, total)
 
-    step, rows, wall_before = 0, [], 0.0
-    last = out / "last.pt"
+
+def _resume(run: _Run) -> None:
+    """Continue from last.pt when it was written with these settings, else start from the parent's weights."""
+    spec, last = run.spec, run.out / "last.pt"
     record = read_record(last) if last.is_file() else None
     if record is not None and record.get("resume_hash") != spec.resume_hash():
-        stale = out / "last.stale.pt"  # settings changed: start over, keeping the old resume point aside
+        stale = run.out / "last.stale.pt"  # settings changed: start over, keeping the old resume point aside
         os.replace(last, stale)
         print(f"note: {last} was written with other settings; moved to {stale}, starting over", file=sys.stderr)
         record = None
     if record is not None:
-        model.load_state_dict(record["state_dict"])
-        opt.load_state_dict(record["optimizer"])
-        aux_opt.load_state_dict(record["aux_optimizer"])
-        step = int(record["step"])
-        rows = [dict(r) for r in record.get("metrics", [])]
-        wall_before = float(record.get("wall_s", 0.0))
+        run.model.load_state_dict(record["state_dict"])
+        run.opt.load_state_dict(record["optimizer"])
+        run.aux_opt.load_state_dict(record["aux_optimizer"])
+        run.step = int(record["step"])
+        run.rows = [dict(r) for r in record.get("metrics", [])]
+        run.wall_before = float(record.get("wall_s", 0.0))
         _set_rng_state(record["rng"])
     elif spec.init_from:
-        model.load_state_dict(_parent_weights(spec, device))
+        run.model.load_state_dict(_parent_weights(spec, run.device))
 
-    def save_last() -> None:
-        record = codec_record(model, spec.lmbda, {"study": spec.study})
-        record.update(optimizer=opt.state_dict(), aux_optimizer=aux_opt.state_dict(), step=step,
-                      rng=_rng_state(), metrics=rows, resume_hash=spec.resume_hash(),
-                      wall_s=wall_before + time.perf_counter() - t_start)
-        save_record(last, record)
-        atomic_write_text(out / "metrics.csv", _metrics_text(rows))
 
+def _save_last(run: _Run, t_start: float) -> None:
+    record = codec_record(run.model, run.spec.lmbda, {"study": run.spec.study})
+    record.update(optimizer=run.opt.state_dict(), aux_optimizer=run.aux_opt.state_dict(), step=run.step,
+                  rng=_rng_state(), metrics=run.rows, resume_hash=run.spec.resume_hash(),
+                  wall_s=run.wall_before + time.perf_counter() - t_start)
+    save_record(run.out / "last.pt", record)
+    atomic_write_text(run.out / "metrics.csv", _metrics_text(run.rows))
+
+
+def _step(run: _Run, x: torch.Tensor) -> dict[str, float]:
+    """One optimiser step of the codec and one of the entropy bottleneck's quantiles; the step's terms."""
+    t = run.spec.train
+    x = x.to(run.device, non_blocking=True)
+    if run.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.use_cuda and t.get("amp", True)):
+        output = run.model(x)
+    terms = run.criterion(output, x)
+    if not math.isfinite(float(terms["loss"].detach())):
+        raise CsalicError(f"training diverged at step {run.step + 1} (loss {float(terms['loss'].detach())}); "
+                          "lower train.lr or check the data")
+    run.opt.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    if t.get("clip_max_norm"):
+        torch.nn.utils.clip_grad_norm_(run.net_params, t["clip_max_norm"])
+    run.opt.step()
+    aux = run.model.aux_loss()
+    run.aux_opt.zero_grad(set_to_none=True)
+    aux.backward()
+    run.aux_opt.step()
+    run.step += 1
+    return {k: float(v.detach()) for k, v in terms.items()} | {"aux_loss": float(aux.detach())}
+
+
+def _train_loop(run: _Run, progress: bool) -> float:
+    """Steps until ``total``, logging every log_every and checkpointing every checkpoint_every; the wall time."""
     from tqdm import tqdm
 
+    spec, t = run.spec, run.spec.train
     t_start = time.perf_counter()
-    amp = use_cuda and t.get("amp", True)
-    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"{spec.variant} λ={spec.lmbda:g}",
+    bar = tqdm(total=run.total, initial=run.step, disable=not progress, desc=f"{spec.variant} λ={spec.lmbda:g}",
                unit="step", dynamic_ncols=True)
-    model.train()
+    run.model.train()
     window: list[dict[str, float]] = []
     t_window = time.perf_counter()
-    while step < total:
-        epoch = step // steps_per_epoch
-        dataset.set_epoch(epoch)
-        sampler.skip = (step % steps_per_epoch) * batch
+    while run.step < run.total:
+        epoch = run.step // run.steps_per_epoch
+        run.dataset.set_epoch(epoch)
+        run.sampler.skip = (run.step % run.steps_per_epoch) * int(t["batch_size"])
         lr = lr_at(epoch, t["lr"], t["lr_constant_epochs"], t["lr_halve_every"], t["lr_floor"])
-        for group in opt.param_groups:
+        for group in run.opt.param_groups:
             group["lr"] = lr
-        for x in loader:
-            x = x.to(device, non_blocking=True)
-            if use_cuda and t.get("channels_last", True):
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                output = model(x)
-            terms = criterion(output, x)
-            if not math.isfinite(float(terms["loss"].detach())):
-                raise CsalicError(f"training diverged at step {step + 1} (loss {float(terms['loss'].detach())}); "
-                                  "lower train.lr or check the data")
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            if t.get("clip_max_norm"):
-                torch.nn.utils.clip_grad_norm_(net_params, t["clip_max_norm"])
-            opt.step()
-            aux = model.aux_loss()
-            aux_opt.zero_grad(set_to_none=True)
-            aux.backward()
-            aux_opt.step()
-            step += 1
-            window.append({k: float(v.detach()) for k, v in terms.items()} | {"aux_loss": float(aux.detach())})
-            if step % int(t["log_every"]) == 0 or step == total:
+        for x in run.loader:
+            window.append(_step(run, x))
+            step = run.step
+            if step % int(t["log_every"]) == 0 or step == run.total:
                 now = time.perf_counter()
                 mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
-                rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "lr": lr, **mean,
-                             "psnr": psnr(mean["mse"]), "sec_per_step": (now - t_window) / len(window),
-                             **_system_metrics(device)})
+                run.rows.append({"step": step, "epoch": round(step / run.steps_per_epoch, 4), "lr": lr, **mean,
+                                 "psnr": psnr(mean["mse"]), "sec_per_step": (now - t_window) / len(window),
+                                 **_system_metrics(run.device)})
                 bar.set_postfix(loss=f"{mean['loss']:.3f}", bpp=f"{mean['bpp']:.3f}", psnr=f"{psnr(mean['mse']):.2f}")
                 window, t_window = [], now
             bar.update(1)
-            if step % int(t["checkpoint_every"]) == 0 or step == total:
-                save_last()
-            if step >= total or step % steps_per_epoch == 0:
+            if step % int(t["checkpoint_every"]) == 0 or step == run.total:
+                _save_last(run, t_start)
+            if step >= run.total or step % run.steps_per_epoch == 0:
                 break
     bar.close()
+    return run.wall_before + time.perf_counter() - t_start
+
+
+def _finish(run: _Run, wall: float, commit: str | None) -> dict[str, Any]:
+    """final.pt and summary.json (written last: its presence means the job is done)."""
+    spec, out = run.spec, run.out
     # a resume point at the last step skips the loop: the curve must still be (re)written, e.g. when
     # Snakemake re-ran a job killed between its last checkpoint and its summary and removed the outputs
-    atomic_write_text(out / "metrics.csv", _metrics_text(rows))
-    wall = wall_before + time.perf_counter() - t_start
-    model.eval()
-    final = rows[-1] if rows else {}
-    meta = {"study": spec.study, "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "steps": step,
+    atomic_write_text(out / "metrics.csv", _metrics_text(run.rows))
+    run.model.eval()
+    final = run.rows[-1] if run.rows else {}
+    meta = {"study": spec.study, "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "steps": run.step,
             "git_commit": commit}
-    save_codec(out / "final.pt", model, spec.lmbda, meta)
+    save_codec(out / "final.pt", run.model, spec.lmbda, meta)
     summary = {
-        "variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "size": spec.size, "steps": step,
-        "epochs": round(step / steps_per_epoch, 4),
+        "variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "size": spec.size, "steps": run.step,
+        "epochs": round(run.step / run.steps_per_epoch, 4),
         "final": {k: final.get(k) for k in ("loss", "bpp", "psnr", "mse", "d_i", "d_f")},
         "params_hash": spec.params_hash, "job_hash": spec.job_hash(), "git_commit": meta["git_commit"],
-        "task_network": task.describe() if task is not None else None,
-        "device": str(device), "wall_s": round(wall, 3), "manifest": spec.manifest,
+        "task_network": run.task.describe() if run.task is not None else None,
+        "device": str(run.device), "wall_s": round(wall, 3), "manifest": spec.manifest,
         "checkpoint": "final.pt", "job_params": spec.job_params(),
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def train_job(spec: JobSpec, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or skip) one job and return its summary: set-up, resume, steps, finish."""
+    done = finished_summary(spec.out_dir, spec)
+    if done is not None:
+        return done
+    Path(spec.out_dir).mkdir(parents=True, exist_ok=True)
+    commit = git_commit()  # the code this process runs: read at the start, not after hours of training
+    run = _setup(spec)
+    _resume(run)
+    wall = _train_loop(run, progress)
+    return _finish(run, wall, commit)
