@@ -147,6 +147,28 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+@contextlib.contextmanager
+def store(params: dict, uri: str) -> Iterator[tuple[Any, str]]:
+    """The study's store, locked against csalic's other writers: (client, experiment id)."""
+    with _store_lock(uri):
+        client = _client(uri)
+        yield client, _experiment_id(client, params, uri)
+
+
+@contextlib.contextmanager
+def _new_run(client, exp_id: str, *, name: str, start_ms: int, tags: dict[str, str], what: str) -> Iterator[str]:
+    """A run created for the block to fill in; marked FAILED if the block raises (the caller finishes it)."""
+    run = _retry(client.create_run, exp_id, start_time=start_ms, run_name=name, tags=tags,
+                 what=f"creating the {what} run")
+    rid = run.info.run_id
+    try:
+        yield rid
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.set_terminated(rid, "FAILED")
+        raise
+
+
 def _with_timeout(fn: Callable[[], Any], timeout_s: float) -> tuple[bool, Any, BaseException | None]:
     """Run ``fn`` in a daemon thread: a locked or silent store must not hang the caller."""
     box: dict = {}
@@ -390,13 +412,8 @@ def _dataset_input(manifest: Path, name: str):
     return DatasetInput(entity, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])
 
 
-def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_checkpoint: bool = True) -> str:
-    """Log one finished training job as the λ child of its variant's run; return the child run id.
-
-    Safe to call again (after a crash, or from ``csalic track``): the same job
-    (params hash, variant, λ, checkpoint sha256) returns the run already logged.
-    """
-    job = Path(job_dir)
+def _read_job(job: Path, log_checkpoint: bool) -> tuple[dict, Any, Path, str]:
+    """A finished job's summary, metrics table, checkpoint path and content sha256 (checked)."""
     if not job.is_dir():
         raise CsalicError(f"job folder {job} does not exist")
     summary_path = job / "summary.json"
@@ -408,8 +425,49 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
     ckpt = job / str(summary.get("checkpoint") or "final.pt")
     if not ckpt.is_file() and log_checkpoint:
         raise CsalicError(f"checkpoint {ckpt} not found: is the job finished? (or log without the checkpoint)")
-    content_sha = sha256_of(ckpt) if ckpt.is_file() else sha256_of(summary_path)
+    return summary, df, ckpt, sha256_of(ckpt) if ckpt.is_file() else sha256_of(summary_path)
 
+
+def _job_tags(job: Path, summary: dict, params: dict, identity: dict, parent: str, name: str, size,
+              manifest: Path | None) -> dict[str, Any]:
+    commit = summary.get("git_commit")
+    tags = {
+        **identity, PARENT_TAG: parent, RUN_NAME: name, "csalic.size": str(size or ""),
+        "csalic.git_commit": str(commit or "unknown"), "csalic.task_network": summary.get("task_network") or {},
+        "csalic.study": str(params.get("study", "")), "csalic.device": str(summary.get("device") or ""),
+        "csalic.job_dir": str(job.resolve()), "csalic.manifest": str(summary.get("manifest") or ""),
+    }
+    if commit:
+        tags[GIT_TAG] = str(commit)
+    if manifest is None:
+        note = f"training manifest {summary.get('manifest')!r} not found when logging: no dataset input"
+        log.warning("%s: %s", job, note)
+        tags[NOTE] = note
+    return tags
+
+
+def _job_metrics(summary: dict, df, end_ms: int) -> list:
+    """The training curve, and the summary's final numbers as ``final/*`` at the last step."""
+    from mlflow.entities import Metric
+
+    metrics = _metric_entities(df, end_ms)
+    final = dict(summary.get("final") or {})
+    final.update({k: summary[k] for k in ("steps", "epochs", "wall_s") if summary.get(k) is not None})
+    last_step = int(summary.get("steps") or (df["step"].max() if len(df) else 0))
+    for k, v in final.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v)):
+            metrics.append(Metric(f"final/{_key(k)}", float(v), end_ms, last_step))
+    return metrics
+
+
+def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_checkpoint: bool = True) -> str:
+    """Log one finished training job as the λ child of its variant's run; return the child run id.
+
+    Safe to call again (after a crash, or from ``csalic track``): the same job
+    (params hash, variant, λ, checkpoint sha256) returns the run already logged.
+    """
+    job = Path(job_dir)
+    summary, df, ckpt, content_sha = _read_job(job, log_checkpoint)
     variant, lmbda = str(summary["variant"]), float(summary["lmbda"])
     size = summary.get("size") or params.get("model", {}).get("size")
     phash = str(summary.get("params_hash") or params_hash(params))
@@ -418,51 +476,22 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
                 CKPT_SHA: content_sha}
     manifest = _find_manifest(summary.get("manifest"), job)
     uri = tracking_uri(params, uri)
+    end_ms = int((job / "summary.json").stat().st_mtime * 1000)
+    wall = summary.get("wall_s")
+    start_ms = end_ms - int(float(wall) * 1000) if isinstance(wall, (int, float)) else end_ms
+    name = f"{variant} warm-up λ={lmbda:g}" if warmup else f"{variant} λ={lmbda:g}"
 
-    with _store_lock(uri):
-        client = _client(uri)
-        exp_id = _experiment_id(client, params, uri)
+    with store(params, uri) as (client, exp_id):
         done = _existing(client, exp_id, identity)
         if done:
             return done
         parent = _variant_parent(client, exp_id, params, variant, phash, size)
-
-        end_ms = int(summary_path.stat().st_mtime * 1000)
-        wall = summary.get("wall_s")
-        start_ms = end_ms - int(float(wall) * 1000) if isinstance(wall, (int, float)) else end_ms
-        name = f"{variant} warm-up λ={lmbda:g}" if warmup else f"{variant} λ={lmbda:g}"
-        commit = summary.get("git_commit")
-        notes = []
-        if manifest is None:
-            notes.append(f"training manifest {summary.get('manifest')!r} not found when logging: no dataset input")
-            log.warning("%s: %s", job, notes[-1])
-        tags = {
-            **identity, PARENT_TAG: parent, RUN_NAME: name, "csalic.size": str(size or ""),
-            "csalic.git_commit": str(commit or "unknown"), "csalic.task_network": summary.get("task_network") or {},
-            "csalic.study": str(params.get("study", "")), "csalic.device": str(summary.get("device") or ""),
-            "csalic.job_dir": str(job.resolve()), "csalic.manifest": str(summary.get("manifest") or ""),
-        }
-        if commit:
-            tags[GIT_TAG] = str(commit)
-        if notes:
-            tags[NOTE] = "\n".join(notes)
-        run = _retry(client.create_run, exp_id, start_time=start_ms, run_name=name,
-                     tags={k: _text(v, MAX_TAG) for k, v in identity.items()} | {PARENT_TAG: parent},
-                     what="creating the job run")
-        rid = run.info.run_id
-        try:
+        tags = _job_tags(job, summary, params, identity, parent, name, size, manifest)
+        with _new_run(client, exp_id, name=name, start_ms=start_ms, what="job",
+                      tags={k: _text(v, MAX_TAG) for k, v in identity.items()} | {PARENT_TAG: parent}) as rid:
             job_params = _flatten(summary.get("job_params") or {})
             job_params.update(variant=variant, lmbda=lmbda, size=size, device=summary.get("device"))
-            metrics = _metric_entities(df, end_ms)
-            from mlflow.entities import Metric
-
-            final = dict(summary.get("final") or {})
-            final.update({k: summary[k] for k in ("steps", "epochs", "wall_s") if summary.get(k) is not None})
-            last_step = int(summary.get("steps") or (df["step"].max() if len(df) else 0))
-            for k, v in final.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v)):
-                    metrics.append(Metric(f"final/{_key(k)}", float(v), end_ms, last_step))
-            _log_all(client, rid, metrics=metrics, params=job_params, tags=tags)
+            _log_all(client, rid, metrics=_job_metrics(summary, df, end_ms), params=job_params, tags=tags)
             if manifest is not None:
                 ds = _dataset_input(manifest, f"{params.get('study', 'study')}/{manifest.stem}")
                 _retry(client.log_inputs, rid, datasets=[ds], what="logging the dataset input")
@@ -472,10 +501,6 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
                 client.log_artifact(rid, str(ckpt))
             _retry(client.set_terminated, rid, "FINISHED", end_time=max(end_ms, start_ms),
                    what="finishing the job run")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.set_terminated(rid, "FAILED")
-            raise
         return rid
 
 
@@ -526,9 +551,7 @@ def log_eval_summary(summary_path, params: dict, *, uri: str | None = None) -> s
             tags[LAMBDA] = lambda_tag(lmbda)
     name = "eval " + " ".join(str(summary[k]) for k in ("codec", "setting", "dataset") if summary.get(k) is not None)
 
-    with _store_lock(uri):
-        client = _client(uri)
-        exp_id = _experiment_id(client, params, uri)
+    with store(params, uri) as (client, exp_id):
         done = _existing(client, exp_id, identity)
         if done:
             return done
@@ -537,21 +560,15 @@ def log_eval_summary(summary_path, params: dict, *, uri: str | None = None) -> s
             tags[PARENT_TAG] = _variant_parent(client, exp_id, params, variant, phash, size)
         tags[RUN_NAME] = name.strip()
         end_ms = int(path.stat().st_mtime * 1000)
-        run = _retry(client.create_run, exp_id, start_time=end_ms, run_name=tags[RUN_NAME],
-                     tags={k: v for k, v in identity.items()} | ({PARENT_TAG: tags[PARENT_TAG]} if variant else {}),
-                     what="creating the evaluation run")
-        rid = run.info.run_id
-        try:
+        with _new_run(client, exp_id, name=tags[RUN_NAME], start_ms=end_ms, what="evaluation",
+                      tags={k: v for k, v in identity.items()} | ({PARENT_TAG: tags[PARENT_TAG]} if variant else {})) \
+                as rid:
             from mlflow.entities import Metric
 
             _log_all(client, rid, metrics=[Metric(k, v, end_ms, 0) for k, v in metrics.items()],
                      params=run_params, tags=tags)
             client.log_artifact(rid, str(path), artifact_path="eval")
             _retry(client.set_terminated, rid, "FINISHED", end_time=end_ms, what="finishing the evaluation run")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.set_terminated(rid, "FAILED")
-            raise
         return rid
 
 

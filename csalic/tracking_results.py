@@ -26,9 +26,8 @@ from typing import Any
 from .errors import CsalicError
 from .evaluate import load_summary
 from .params import params_hash
-from .tracking import (CKPT_SHA, EXPERIMENT_KIND, HASH, PARENT_TAG, ROLE, RUN_NAME, _client, _experiment_id,
-                       _find_runs, _key, _log_all, _retry, _store_lock, _variant_parent, log_training_job,
-                       tracking_uri)
+from .tracking import (CKPT_SHA, EXPERIMENT_KIND, HASH, PARENT_TAG, ROLE, RUN_NAME, _find_runs, _key, _log_all,
+                       _retry, _variant_parent, log_training_job, store, tracking_uri)
 
 EVAL_METRICS = ("bpp", "bpp_total", "psnr_rgb", "psnr_y", "map50_bbox", "map50_segm", "encode_s", "decode_s",
                 "n_images")
@@ -89,27 +88,21 @@ def log_evaluation(summary_path: str | Path, params: dict, *, uri: str | None = 
         ckpt = (prov.get("codec") or {}).get("checkpoint")
         if not sha or not ckpt:
             raise CsalicError(f"{path} names no checkpoint: rerun its evaluation")
-        with _store_lock(uri):
-            client = _client(uri)
-            exp_id = _experiment_id(client, params, uri)
+        with store(params, uri) as (client, exp_id):
             found = _find_runs(client, exp_id, {ROLE: "job", CKPT_SHA: sha})
         if not found:  # the job was never logged (its store was down): log it first, from its files
             job = Path(ckpt).parent
             if not (job / "summary.json").is_file():
                 raise CsalicError(f"{path}: the training job of its checkpoint ({job}) is not there to log")
             log_training_job(job, params, uri=uri)
-        with _store_lock(uri):
-            client = _client(uri)
-            exp_id = _experiment_id(client, params, uri)
+        with store(params, uri) as (client, exp_id):
             mark_training_experiment(client, exp_id)
             rid = _find_runs(client, exp_id, {ROLE: "job", CKPT_SHA: sha})[-1].info.run_id
             _log_metrics(client, rid, metrics, {f"csalic.eval.{s['dataset']}.summary": str(path)})
             return rid
     phash = str(prov.get("params_hash") or params_hash(params))
     label = (prov.get("codec") or {}).get("label") or s["method"]
-    with _store_lock(uri):
-        client = _client(uri)
-        exp_id = _experiment_id(client, params, uri)
+    with store(params, uri) as (client, exp_id):
         mark_training_experiment(client, exp_id)
         parent = _get_or_create(client, exp_id, {ROLE: "anchors", HASH: phash}, "anchors")
         rid = _get_or_create(client, exp_id, {ROLE: "anchor", HASH: phash, METHOD: s["method"],
@@ -140,9 +133,7 @@ def log_report(params: dict, bd: dict[str, Any], out_dir: str | Path, written: l
     uri = tracking_uri(params, uri)
     phash = params_hash(params)
     out = Path(out_dir)
-    with _store_lock(uri):
-        client = _client(uri)
-        exp_id = _experiment_id(client, params, uri)
+    with store(params, uri) as (client, exp_id):
         mark_training_experiment(client, exp_id)
         for method, per_dataset in bd["bd"].items():
             if not method.startswith("csalic-"):
