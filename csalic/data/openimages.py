@@ -159,6 +159,105 @@ def _load_mask(path: Path, w: int, h: int) -> np.ndarray:
         return np.asarray(m) > 0
 
 
+def _select_images(img_dir: Path, image_list) -> tuple[dict[str, Path], dict[str, tuple[int, int]], list, list]:
+    """The images to convert: (files by ImageID, sizes of the readable ones, listed-but-missing, unreadable)."""
+    on_disk = _scan(img_dir, IMAGE_EXTENSIONS)
+    if image_list is not None:
+        wanted = sorted(set(read_image_list(image_list)))
+        missing_images = [i for i in wanted if i not in on_disk]
+        selected = [i for i in wanted if i in on_disk]
+    else:
+        missing_images, selected = [], sorted(on_disk)
+    if missing_images:
+        log.warning("%d listed image(s) not in %s, skipped: %s", len(missing_images), img_dir,
+                    ", ".join(missing_images[:3]))
+    sizes: dict[str, tuple[int, int]] = {}
+    unreadable = []
+    for oid in selected:
+        s = _header_size(on_disk[oid])
+        if isinstance(s, str):
+            unreadable.append(oid)
+        else:
+            sizes[oid] = s
+    if unreadable:
+        log.warning("%d image(s) unreadable, skipped: %s", len(unreadable), ", ".join(unreadable[:3]))
+    if not sizes:
+        raise CsalicError(f"no usable images in {img_dir}" + (" from the image list" if image_list else "")
+                          + ": check the image folder and the list")
+    return on_disk, sizes, missing_images, unreadable
+
+
+def _box_annotations(boxes_path: Path, sizes: dict) -> list[tuple[str, str, dict]]:
+    """(ImageID, LabelName, COCO fields) per box of a selected image, in CSV order."""
+    raw = []
+    for row in _rows(boxes_path, BOX_COLUMNS, "boxes"):
+        oid = row["ImageID"]
+        if oid not in sizes:
+            continue
+        w, h = sizes[oid]
+        box = _pixel_box(row, "", w, h, boxes_path)
+        group = str(row.get("IsGroupOf", "0")).strip() == "1"
+        raw.append((oid, row["LabelName"], {"bbox": box, "area": round(box[2] * box[3], 2), "iscrowd": int(group)}))
+    return raw
+
+
+def _mask_annotations(masks_path: Path, mask_dir, sizes: dict) -> tuple[list[tuple[str, str, dict]], list[str], int]:
+    """As :func:`_box_annotations` with RLE masks; also the masks missing or unreadable, and the empty ones."""
+    from pycocotools import mask as mask_utils
+
+    raw, missing_masks, empty_masks = [], [], 0
+    masks_on_disk = _scan(Path(mask_dir), None)
+    for row in _rows(masks_path, MASK_COLUMNS, "segmentation masks"):
+        oid = row["ImageID"]
+        if oid not in sizes:
+            continue
+        mp = masks_on_disk.get(os.path.basename(row["MaskPath"]))
+        if mp is None:
+            missing_masks.append(row["MaskPath"])
+            continue
+        w, h = sizes[oid]
+        try:
+            m = _load_mask(mp, w, h)
+        except OSError:
+            missing_masks.append(row["MaskPath"])
+            continue
+        if not m.any():
+            empty_masks += 1
+            continue
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        raw.append((oid, row["LabelName"], {
+            "bbox": _pixel_box(row, "Box", w, h, masks_path),
+            "area": int(mask_utils.area(rle)),
+            "segmentation": {"size": [h, w], "counts": rle["counts"].decode("ascii")},
+            "iscrowd": 0,
+        }))
+    if missing_masks:
+        log.warning("%d mask PNG(s) missing or unreadable, skipped: %s", len(missing_masks),
+                    ", ".join(missing_masks[:3]))
+    return raw, missing_masks, empty_masks
+
+
+def _categories(raw: list, classes: dict[str, str], mapping: dict | None) -> tuple[list, dict, list, int]:
+    """(annotations kept, category id by label, COCO categories, annotations of unmapped labels)."""
+    unknown = sorted({lab for _, lab, _ in raw if lab not in classes})
+    if unknown:
+        raise CsalicError(f"{len(unknown)} label(s) not in the class descriptions (e.g. {unknown[0]}): "
+                          "pass the class-descriptions CSV of the same OpenImages version")
+    if mapping is not None:
+        unmapped = sum(lab not in mapping for _, lab, _ in raw)
+        raw = [r for r in raw if r[1] in mapping]
+        cat_ids = {lab: mapping[lab][0] for lab in classes if lab in mapping}
+        categories = [{"id": cid, "name": name, "supercategory": "none",
+                       "label_names": sorted(lab for lab, (c, _) in mapping.items() if c == cid)}
+                      for cid, name in sorted({c: n for c, n in mapping.values()}.items())]
+        return raw, cat_ids, categories, unmapped
+    used = {lab for _, lab, _ in raw}
+    cat_ids = {lab: k + 1 for k, lab in enumerate(lab for lab in classes if lab in used)}
+    categories = [{"id": i, "name": classes[lab], "supercategory": "none", "label_name": lab}
+                  for lab, i in cat_ids.items()]
+    return raw, cat_ids, categories, 0
+
+
 def convert_openimages(
     image_dir: str | os.PathLike,
     classes_csv: str | os.PathLike,
@@ -191,93 +290,13 @@ def convert_openimages(
     else:
         boxes_path = _need_file(boxes_csv, "boxes CSV", "pass the OpenImages *-annotations-bbox.csv")
 
-    on_disk = _scan(img_dir, IMAGE_EXTENSIONS)
-    if image_list is not None:
-        wanted = sorted(set(read_image_list(image_list)))
-        missing_images = [i for i in wanted if i not in on_disk]
-        selected = [i for i in wanted if i in on_disk]
-    else:
-        missing_images, selected = [], sorted(on_disk)
-    if missing_images:
-        log.warning("%d listed image(s) not in %s, skipped: %s", len(missing_images), img_dir,
-                    ", ".join(missing_images[:3]))
-    sizes: dict[str, tuple[int, int]] = {}
-    unreadable = []
-    for oid in selected:
-        s = _header_size(on_disk[oid])
-        if isinstance(s, str):
-            unreadable.append(oid)
-        else:
-            sizes[oid] = s
-    if unreadable:
-        log.warning("%d image(s) unreadable, skipped: %s", len(unreadable), ", ".join(unreadable[:3]))
-    if not sizes:
-        raise CsalicError(f"no usable images in {img_dir}" + (" from the image list" if image_list else "")
-                          + ": check the image folder and the list")
+    on_disk, sizes, missing_images, unreadable = _select_images(img_dir, image_list)
     ids = {oid: k + 1 for k, oid in enumerate(sorted(sizes))}
-
-    raw: list[tuple[str, str, dict]] = []  # (oid, label, annotation fields)
-    missing_masks: list[str] = []
-    empty_masks = 0
     if masks_csv is None:
-        for row in _rows(boxes_path, BOX_COLUMNS, "boxes"):
-            oid = row["ImageID"]
-            if oid not in sizes:
-                continue
-            w, h = sizes[oid]
-            box = _pixel_box(row, "", w, h, boxes_path)
-            group = str(row.get("IsGroupOf", "0")).strip() == "1"
-            raw.append((oid, row["LabelName"], {"bbox": box, "area": round(box[2] * box[3], 2),
-                                                "iscrowd": int(group)}))
+        raw, missing_masks, empty_masks = _box_annotations(boxes_path, sizes), [], 0
     else:
-        from pycocotools import mask as mask_utils
-
-        masks_on_disk = _scan(Path(mask_dir), None)
-        for row in _rows(masks_path, MASK_COLUMNS, "segmentation masks"):
-            oid = row["ImageID"]
-            if oid not in sizes:
-                continue
-            mp = masks_on_disk.get(os.path.basename(row["MaskPath"]))
-            if mp is None:
-                missing_masks.append(row["MaskPath"])
-                continue
-            w, h = sizes[oid]
-            try:
-                m = _load_mask(mp, w, h)
-            except OSError:
-                missing_masks.append(row["MaskPath"])
-                continue
-            if not m.any():
-                empty_masks += 1
-                continue
-            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            raw.append((oid, row["LabelName"], {
-                "bbox": _pixel_box(row, "Box", w, h, masks_path),
-                "area": int(mask_utils.area(rle)),
-                "segmentation": {"size": [h, w], "counts": rle["counts"].decode("ascii")},
-                "iscrowd": 0,
-            }))
-        if missing_masks:
-            log.warning("%d mask PNG(s) missing or unreadable, skipped: %s", len(missing_masks),
-                        ", ".join(missing_masks[:3]))
-
-    unknown = sorted({lab for _, lab, _ in raw if lab not in classes})
-    if unknown:
-        raise CsalicError(f"{len(unknown)} label(s) not in the class descriptions (e.g. {unknown[0]}): "
-                          "pass the class-descriptions CSV of the same OpenImages version")
-    unmapped = 0
-    if mapping is not None:
-        unmapped = sum(lab not in mapping for _, lab, _ in raw)
-        raw = [r for r in raw if r[1] in mapping]
-        cat_ids = {lab: mapping[lab][0] for lab in classes if lab in mapping}
-        categories = [{"id": cid, "name": name, "supercategory": "none",
-                       "label_names": sorted(lab for lab, (c, _) in mapping.items() if c == cid)}
-                      for cid, name in sorted({c: n for c, n in mapping.values()}.items())]
-    else:
-        used = {lab for _, lab, _ in raw}
-        cat_ids = {lab: k + 1 for k, lab in enumerate(lab for lab in classes if lab in used)}
-        categories = [{"id": i, "name": classes[lab], "supercategory": "none", "label_name": lab}
-                      for lab, i in cat_ids.items()]
+        raw, missing_masks, empty_masks = _mask_annotations(masks_path, mask_dir, sizes)
+    raw, cat_ids, categories, unmapped = _categories(raw, classes, mapping)
     annotations = []
     for oid, lab, fields in sorted(raw, key=lambda r: ids[r[0]]):  # stable: CSV order within an image
         annotations.append({"id": len(annotations) + 1, "image_id": ids[oid], "category_id": cat_ids[lab], **fields})
