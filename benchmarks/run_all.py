@@ -30,6 +30,9 @@ def plan(quick: bool, device: str) -> list[tuple[str, list[str]]]:
     return [
         ("Codec: encode/decode beside ELIC", py + [str(HERE / "bench_codec.py"), "--threads", "1",
                                                   "--device", device, *codec]),
+        ("Where the paper size's time goes, by module (torch.profiler)",
+         py + [str(HERE / "profile_codec.py"), "--threads", "1", "--device", device,
+               *(["--size", "demo", "--height", "256", "--width", "384"] if quick else [])]),
         ("Training step per variant beside ELIC", py + [str(HERE / "bench_train_step.py"), "--threads", "2",
                                                         "--device", device, *train]),
         ("SCSM: time and memory against image size", py + [str(HERE / "bench_scsm.py"), "--runs", "2" if quick else "3",
