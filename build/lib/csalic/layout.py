@@ -1,0 +1,118 @@
+"""Where a study's files live: one function per artefact, shared by the CLI, Snakemake and DVC.
+
+Everything of a study sits under ``results/<study>/``; the paths are plain
+strings so the Snakefile can use them as rule outputs unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def lambda_tag(lmbda: float) -> str:
+    """0.0025 -> '0.0025': the short decimal form used in paths and run names."""
+    return f"{float(lmbda):g}"
+
+
+def root(params: dict) -> Path:
+    return Path("results") / params["study"]
+
+
+def demo_data(params: dict) -> Path:
+    return root(params) / "data" / "demo"
+
+
+def train_manifest(params: dict) -> Path:
+    """Manifest of training images (paths relative to :func:`train_image_root`)."""
+    if params["mode"] == "demo":
+        return demo_data(params) / "manifest_train.csv"
+    return root(params) / "data" / "coco_train_manifest.csv"
+
+
+def train_image_root(params: dict) -> Path:
+    if params["mode"] == "demo":
+        return demo_data(params)
+    return Path(params["data"]["coco_root"]) / "train2017"
+
+
+def task_net(params: dict) -> Path:
+    """The task network's weights: the demo's own, or the configured file in paper mode."""
+    if params["task"].get("weights"):
+        return Path(params["task"]["weights"])
+    return root(params) / "task_net" / "demo_task_net.pt"
+
+
+def job_dir(params: dict, variant: str, lmbda: float) -> Path:
+    return root(params) / "train" / variant / f"lambda_{lambda_tag(lmbda)}"
+
+
+def uses_warmup(params: dict) -> bool:
+    """``train.init: warmup``: each λ is fine-tuned from one warm-up job of its variant."""
+    return params["train"].get("init", "scratch") == "warmup"
+
+
+def uses_pretrained(params: dict) -> bool:
+    """``train.init: pretrained``: each λ is fine-tuned from a committed warm-start checkpoint of its variant."""
+    return params["train"].get("init", "scratch") == "pretrained"
+
+
+def pretrained_checkpoint(params: dict, variant: str) -> Path:
+    """``<train.pretrained>/<variant>.pt``, written by ``csalic pretrain``."""
+    return Path(params["train"].get("pretrained") or "pretrained/demo") / f"{variant}.pt"
+
+
+def warmup_dir(params: dict, variant: str) -> Path:
+    return root(params) / "train" / variant / "warmup"
+
+
+def ray_registry(params: dict) -> Path:
+    return Path("results") / ".ray"
+
+
+def effective_params(params: dict) -> Path:
+    """The study description the DAG's commands read (Snakemake writes its merged config here)."""
+    return root(params) / "params.yaml"
+
+
+def demo_openimages(params: dict) -> Path:
+    """The demo's OpenImages-format set, as the data stage generates it (``csalic.data.demo_openimages``)."""
+    return root(params) / "data" / "demo_oi"
+
+
+def converted_openimages(params: dict) -> Path:
+    """What the convert_openimages stage writes: one COCO JSON per OpenImages-format set."""
+    return root(params) / "openimages"
+
+
+def dataset(params: dict, name: str) -> tuple[Path, Path]:
+    """(image folder, COCO-format annotation JSON) of an evaluation dataset."""
+    if name == "demo_val":
+        d = demo_data(params)
+        return d / "val", d / "annotations" / "instances_val.json"
+    if name == "demo_oi":
+        return demo_openimages(params) / "validation", converted_openimages(params) / "demo_oi.json"
+    if name == "coco2017_val":
+        root_ = Path(params["data"]["coco_root"] or "COCO_ROOT_NOT_SET")
+        return root_ / "val2017", root_ / "annotations" / "instances_val2017.json"
+    if name in ("openimages_det", "openimages_seg"):
+        sub = "detection" if name == "openimages_det" else "segmentation"
+        root_ = Path(params["data"]["openimages_root"] or "OPENIMAGES_ROOT_NOT_SET")
+        return root_ / sub / "images", root_ / sub / "annotations.json"
+    raise ValueError(f"unknown dataset {name!r}")
+
+
+def eval_dir(params: dict, dataset_name: str, point: str) -> Path:
+    """One evaluated operating point: ``csalic-full-lambda_0.0025`` or an anchor point like ``hevc-q50``."""
+    return root(params) / "eval" / dataset_name / point
+
+
+def csalic_point(variant: str, lmbda: float) -> str:
+    return f"csalic-{variant}-lambda_{lambda_tag(lmbda)}"
+
+
+def complexity_json(params: dict) -> Path:
+    return root(params) / "complexity" / f"{params['model']['size']}_full.json"
+
+
+def task_net_info(params: dict) -> Path:
+    return root(params) / "task_net" / "info.json"
