@@ -33,14 +33,24 @@ from csalic.model import build_model  # noqa: E402
 
 
 def label_modules(model: torch.nn.Module, depth: int) -> list:
-    """Wrap every module at most ``depth`` dots deep in a profiler span; returns the hook handles."""
+    """Wrap every module at most ``depth`` dots deep in a profiler span; returns the hook handles.
+
+    Members of a ModuleList (the per-slice transforms) share their list's span name, so the
+    table shows one row per list with every slice's time in it.
+    """
     handles = []
+    lists = {n for n, m in model.named_modules() if isinstance(m, torch.nn.ModuleList)}
     for name, module in model.named_modules():
-        if not name or name.count(".") >= depth:
+        parent = name.rsplit(".", 1)[0] if "." in name else ""
+        if parent in lists:  # the entropy model's per-slice transforms: one row per list, all slices summed
+            label = f"{parent}[*]"
+        elif not name or name.count(".") >= depth or name in lists:
             continue
+        else:
+            label = name
         spans: list[contextlib.AbstractContextManager] = []
 
-        def pre(_m, _inp, name=name, spans=spans):
+        def pre(_m, _inp, name=label, spans=spans):
             span = record_function(f"## {name}")
             span.__enter__()
             spans.append(span)
