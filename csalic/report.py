@@ -480,6 +480,12 @@ def table3(complexity: Sequence[dict[str, Any]], show_paper: bool = True) -> Tab
              "resolution; the paper's 'FLOPs' column matches MACs (see csalic/complexity.py).",
              "Times: median per image, entropy coding included, on the device named; the paper's times come from "
              "its own hardware."]
+    for d in complexity:
+        by_params, by_macs = d.get("params_by_module") or {}, d.get("macs_by_module") or {}
+        if by_params:
+            parts = [f"{name} {n / 1e6:.2f}/{by_macs.get(name, 0) / 1e9:.2f}" for name, n in by_params.items()]
+            notes.append(f"CSA-LIC {d.get('variant', 'full')}, {d.get('size', '?')} size, by module (params M / MACs G "
+                         f"at {d.get('width', '?')}x{d.get('height', '?')}): {', '.join(parts)}.")
     if not complexity:
         notes.append("No complexity results were given (csalic complexity --json): only the paper's values are shown.")
     elif not has_paper_size:

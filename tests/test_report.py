@@ -123,3 +123,14 @@ def test_cli(tmp_path, capsys):
     assert (tmp_path / "tables" / "table3.md").is_file() and not (tmp_path / "figures").exists()
     assert main(["tables", "--eval", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_table3_lists_params_and_macs_by_module():
+    from csalic.report import table3, to_markdown
+
+    d = {"size": "paper", "variant": "full", "width": 768, "height": 512, "params": 3_000_000, "macs": 6e9,
+         "flops": 12e9, "params_by_module": {"fusion": 1_000_000, "cgm": 2_000_000},
+         "macs_by_module": {"fusion": 2e9, "cgm": 4e9}}
+    md = to_markdown(table3([d]))
+    assert "by module (params M / MACs G at 768x512): fusion 1.00/2.00, cgm 2.00/4.00." in md
+    assert "| Proposed (CSA-LIC), paper size | 768x512 | 6.00 | 12.00 | 3.00 |" in md
