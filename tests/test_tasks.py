@@ -242,7 +242,8 @@ def test_demo_network_errors(tmp_path):
 
 def test_train_task_net_cli(tiny_demo, tmp_path, capsys):
     from csalic.cli import main
-    from csalic.commands.tasks import DEFAULT_STEPS, metrics_path
+    from csalic.commands.tasks import DEFAULT_STEPS
+    from csalic.tasks.demo_net import metrics_path
     from csalic.tasks import demo_net
 
     assert DEFAULT_STEPS == demo_net.DEFAULT_STEPS
