@@ -71,7 +71,7 @@ def is_current(out: Path, inputs: dict[str, Any]) -> bool:
     return (out / "summary.json").is_file() and recorded == json.loads(json.dumps(inputs))
 
 
-def _eval_task(cwd: str, params: dict, params_file: str, dataset: str, kw: dict, inputs: dict) -> str:
+def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> str:
     """Body of one Ray task (module level so Ray pickles it by reference)."""
     import ray
     import torch
@@ -80,11 +80,11 @@ def _eval_task(cwd: str, params: dict, params_file: str, dataset: str, kw: dict,
 
     os.chdir(cwd)  # the study's paths are relative to the checkout, as in every stage
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-    out = evaluate_point(params, params_file, dataset, track=False, inputs=inputs, **kw)
+    out = evaluate_point(params, dataset, track=False, inputs=inputs, **kw)
     return str(out)
 
 
-def evaluate_points(params: dict, params_file: str, datasets: list[str], *, track: bool = True,
+def evaluate_points(params: dict, datasets: list[str], *, track: bool = True,
                     address: str | None = None, echo=print) -> list[Path]:
     """Evaluate every point of the study on ``datasets`` that is not already current; returns all folders."""
     for dataset in datasets:
@@ -108,13 +108,13 @@ def evaluate_points(params: dict, params_file: str, datasets: list[str], *, trac
                 todo.append((dataset, name, kw, inputs))
     failed: list[str] = []
     if todo:
-        failed = _run(params, params_file, todo, track=track, address=address, echo=echo)
+        failed = _run(params, todo, track=track, address=address, echo=echo)
     if failed:
         raise CsalicError(f"{len(failed)} of {len(todo)} evaluation(s) failed: {'; '.join(failed)}")
     return outs
 
 
-def _run(params: dict, params_file: str, todo: list, *, track: bool, address: str | None, echo) -> list[str]:
+def _run(params: dict, todo: list, *, track: bool, address: str | None, echo) -> list[str]:
     from .raycluster import connect, prepare_auth
 
     address = address or params.get("ray", {}).get("address")
@@ -132,7 +132,7 @@ def _run(params: dict, params_file: str, todo: list, *, track: bool, address: st
         remote = ray.remote(_eval_task).options(max_retries=int(ray_cfg.get("max_retries", 2)),
                                                 retry_exceptions=True, **resources)
         cwd = str(Path.cwd())
-        pending = {remote.remote(cwd, params, params_file, dataset, kw, inputs): (dataset, name)
+        pending = {remote.remote(cwd, params, dataset, kw, inputs): (dataset, name)
                    for dataset, name, kw, inputs in todo}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -153,7 +153,7 @@ def parse_point(point: str) -> tuple[str, int | None]:
     return codec, int(setting[1:])
 
 
-def evaluate_point(params: dict, params_file: str, dataset: str, *, variant: str | None = None,
+def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
                    lmbda: float | None = None, anchor: str | None = None, track: bool = True,
                    inputs: dict | None = None) -> Path:
     """Evaluate one trained codec or one anchor point on one dataset; returns the output folder.

@@ -93,17 +93,17 @@ def test_the_report_reads_the_studys_points_only(study):
 
 def test_eval_points_names_what_it_cannot_evaluate(study):
     with pytest.raises(CsalicError, match="dataset 'coco2017_val' is not in eval.datasets"):
-        evaluate_points(study, "params.yaml", ["coco2017_val"], track=False)
+        evaluate_points(study, ["coco2017_val"], track=False)
     (layout.job_dir(study, "baseline", 0.01) / "final.pt").unlink()
     with pytest.raises(CsalicError, match=r"trained codec\(s\) not found: baseline λ=0.01"):
-        evaluate_points(study, "params.yaml", ["demo_val"], track=False)
+        evaluate_points(study, ["demo_val"], track=False)
 
 
 def test_every_point_already_current_needs_no_ray(study, capsys):
     common = common_inputs(study, "demo_val")
     for name, kw in study_points(study):
         _finish(study, name, point_inputs(study, common, **kw))
-    outs = evaluate_points(study, "params.yaml", ["demo_val"], track=False)
+    outs = evaluate_points(study, ["demo_val"], track=False)
     assert len(outs) == 6
     assert capsys.readouterr().out.count("evaluated already, with the same inputs") == 6
     assert json.loads((outs[0] / "inputs.json").read_text())["variant"] == "full"

@@ -60,7 +60,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     params = _params(args.params)
     for dataset in _datasets(args, params):
-        evaluate_point(params, args.params, dataset, variant=args.variant, lmbda=args.lmbda, anchor=args.anchor)
+        evaluate_point(params, dataset, variant=args.variant, lmbda=args.lmbda, anchor=args.anchor)
     return 0
 
 
@@ -68,6 +68,6 @@ def _eval_points(args: argparse.Namespace) -> int:
     from ..eval_sweep import evaluate_points
 
     params = _params(args.params)
-    outs = evaluate_points(params, args.params, _datasets(args, params), track=not args.no_track)
+    outs = evaluate_points(params, _datasets(args, params), track=not args.no_track)
     print(f"{len(outs)} result(s) current")
     return 0
