@@ -4,7 +4,7 @@
 
 from snakemake.utils import min_version, validate
 
-from csalic.params import SCHEMA_PATH
+from csalic.study.params import SCHEMA_PATH
 
 min_version("9.0")
 

@@ -4,7 +4,7 @@
         [--models demo,paper,elic] [--threads N] [--device cpu|cuda] [--quick] [--out bench_codec.md]
 
 Every codec codes the same image with entropy coding included: CSA-LIC through
-``csalic.codec.encode_tensor``/``decode_bytes`` (the ``.csa`` path of the CLI,
+``csalic.codec.coding.encode_tensor``/``decode_bytes`` (the ``.csa`` path of the CLI,
 fingerprint precomputed), ELIC (compressai's ``Elic2022Chandelier``, N=192,
 M=320) through ``compress``/``decompress`` on the input padded to a multiple of
 64.  Weights are untrained -- timing does not depend on them beyond the symbol
@@ -29,10 +29,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from csalic.codec import decode_bytes, encode_tensor  # noqa: E402
-from csalic.complexity import device_name, entropy_ready, sample_image  # noqa: E402
+from csalic.codec.coding import decode_bytes, encode_tensor  # noqa: E402
+from csalic.evaluation.complexity import device_name, entropy_ready, sample_image  # noqa: E402
 from csalic.io import atomic_write_text  # noqa: E402
-from csalic.model import build_model  # noqa: E402
+from csalic.codec.model import build_model  # noqa: E402
 
 PAPER = "paper (RTX 4090, COCO): encode 0.12 s, decode 0.15 s"
 

@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from csalic import layout  # noqa: E402
-from csalic.params import load  # noqa: E402
+from csalic.study import layout  # noqa: E402
+from csalic.study.params import load  # noqa: E402
 
 
 def main() -> None:
@@ -37,8 +37,8 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
-    from csalic.checkpoint import load_codec
-    from csalic.codec import decode_bytes, encode_tensor
+    from csalic.codec.checkpoint import load_codec
+    from csalic.codec.coding import decode_bytes, encode_tensor
     from csalic.data.coco import CocoEvalSet
     from csalic.imageio import read_tensor
     from csalic.tasks import load_task_network

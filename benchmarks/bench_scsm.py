@@ -22,7 +22,7 @@ CHILD = r"""
 import json, resource, statistics, sys, time
 import torch
 sys.path.insert(0, {root!r})
-from csalic.nn.scsm import SCSM
+from csalic.codec.nn.scsm import SCSM
 torch.set_num_threads({threads})
 side, iterations, runs, ref = {side}, {iterations}, {runs}, {ref}
 x = torch.rand(1, 2, side, side)

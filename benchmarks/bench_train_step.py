@@ -9,7 +9,7 @@ Elic2022Chandelier at the same batch, settings and loss, measured in the same ru
 ``--task-net`` adds D_f through that task network with random weights (its cost does not depend on
 them), at ``--feature-weight`` (default 1, the paper's); without it the loss is R + λ·D_i.
 
-Settings (CUDA; on the CPU only fp32 is meaningful): ``bf16`` autocast as csalic.train uses it,
+Settings (CUDA; on the CPU only fp32 is meaningful): ``bf16`` autocast as csalic.study.train uses it,
 ``cl`` channels_last model and input, ``compile`` torch.compile of the model.  cudnn benchmark is on
 for CUDA.  Each setting is measured for ELIC and every variant, so the ratios compare like with like.
 """
@@ -35,7 +35,7 @@ def parse_setting(text: str) -> set[str]:
 
 def step_time(model, batch: int, crop: int, runs: int, warmup: int, device: torch.device, setting: set[str],
               task=None, feature_weight: float = 1.0) -> float:
-    from csalic.losses import RateDistortionLoss
+    from csalic.codec.losses import RateDistortionLoss
 
     model = model.to(device)
     if "cl" in setting:
@@ -89,13 +89,13 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     if device.type == "cpu":
-        torch.set_flush_denormal(True)  # as csalic.train does
+        torch.set_flush_denormal(True)  # as csalic.study.train does
     else:
         torch.backends.cudnn.benchmark = True
     from compressai.models import Elic2022Chandelier
 
-    from csalic.complexity import device_name
-    from csalic.model import VARIANTS, build_model
+    from csalic.evaluation.complexity import device_name
+    from csalic.codec.model import VARIANTS, build_model
 
     task = None
     if a.task_net:

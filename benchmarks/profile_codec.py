@@ -26,10 +26,10 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from csalic.codec import decode_bytes, encode_tensor  # noqa: E402
-from csalic.complexity import sample_image  # noqa: E402
-from csalic.losses import RateDistortionLoss  # noqa: E402
-from csalic.model import build_model  # noqa: E402
+from csalic.codec.coding import decode_bytes, encode_tensor  # noqa: E402
+from csalic.evaluation.complexity import sample_image  # noqa: E402
+from csalic.codec.losses import RateDistortionLoss  # noqa: E402
+from csalic.codec.model import build_model  # noqa: E402
 
 
 def label_modules(model: torch.nn.Module, depth: int) -> list:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from csalic.metrics.bd import MAP_SCALE, BDError, bd_quality_result, bd_rate_result  # noqa: E402
+from csalic.evaluation.metrics.bd import MAP_SCALE, BDError, bd_quality_result, bd_rate_result  # noqa: E402
 
 QUALITIES = (("map50_bbox", "detection mAP@0.5", "pp", MAP_SCALE), ("map50_segm", "segmentation mAP@0.5", "pp", MAP_SCALE),
              ("psnr_rgb", "PSNR (RGB)", "dB", 1.0))
@@ -47,8 +47,8 @@ RELEARN = ("fusion.", "cgm.", "luma_features.", "luma_head.")
 def warm_start(size: str, out_dir: str, source: str) -> None:
     import torch
 
-    from csalic.checkpoint import read_record, save_codec
-    from csalic.model import build_model
+    from csalic.codec.checkpoint import read_record, save_codec
+    from csalic.codec.model import build_model
 
     torch.manual_seed(0)
     model = build_model(size, "full")

@@ -17,7 +17,7 @@ warnings.filterwarnings("ignore", message=r".*smallest subnormal.*", category=Us
 
 def build_model(size: str = "demo", variant: str = "full"):
     """Return an untrained CSA-LIC codec of a named ``size`` and ablation ``variant``."""
-    from .model import build_model as _build
+    from .codec.model import build_model as _build
 
     return _build(size, variant)
 

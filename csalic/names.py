@@ -7,7 +7,7 @@ checks can read it without paying for the stack.
 from __future__ import annotations
 
 # The codec's ablation variants, the rows of the paper's Table 2 (what each composes:
-# csalic.model.VARIANTS, whose keys a test holds to this tuple, as it holds the schema's enum).
+# csalic.codec.model.VARIANTS, whose keys a test holds to this tuple, as it holds the schema's enum).
 VARIANT_NAMES = ("full", "no_casc", "concat", "baseline")
 
 # What `csalic evaluate --codec` accepts: the learned codec, the anchors, and no compression.

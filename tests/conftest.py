@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def demo_models():
     """One untrained demo codec per variant, entropy tables updated (shared: building is the slow part)."""
-    from csalic.model import VARIANTS, build_model
+    from csalic.codec.model import VARIANTS, build_model
 
     torch.manual_seed(0)
     models = {}

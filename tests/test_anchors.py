@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csalic.anchors import (Uncompressed, available_anchors, avif_available, get_anchor, load_published,
+from csalic.evaluation.anchors import (Uncompressed, available_anchors, avif_available, get_anchor, load_published,
                             primary_anchor, published_curves)
-from csalic.anchors.vvc import parse_encoder_output
-from csalic.anchors.yuv420 import read_yuv, rgb_to_yuv420, write_yuv, yuv420_to_rgb
+from csalic.evaluation.anchors.vvc import parse_encoder_output
+from csalic.evaluation.anchors.yuv420 import read_yuv, rgb_to_yuv420, write_yuv, yuv420_to_rgb
 from csalic.errors import CsalicError
-from csalic.evaluate import psnr_rgb
+from csalic.evaluation.evaluate import psnr_rgb
 from csalic.imageio import load_image
 
 ODD = "a b;$(x).png"
@@ -210,7 +210,7 @@ def test_bundled_vvc_is_deterministic_and_turns_perceptual_qp_adaptation_off():
 
 
 def test_a_broken_ffmpeg_is_one_line(monkeypatch, tmp_path):
-    from csalic.anchors import ffmpeg
+    from csalic.evaluation.anchors import ffmpeg
 
     ffmpeg.ffmpeg_info.cache_clear()
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no ffmpeg"))

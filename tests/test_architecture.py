@@ -4,6 +4,8 @@
   library never imports upward into a subcommand's module.
 - Nothing calls the command line from inside: no module imports ``csalic.cli.main`` but the
   ``python -m csalic`` entry point, so a stage is a library call, not a re-parsed argv.
+- The folders are the architecture: the codec stands alone, the evaluation uses the codec, the
+  datasets and the task networks, the study orchestrates all of them, the commands sit on top.
 """
 
 from __future__ import annotations
@@ -46,11 +48,11 @@ def _imports(name: str, module: tuple[ast.Module, bool]) -> list[tuple[str, list
 def test_relative_imports_resolve_as_python_does():
     mods = _modules()
     resolved = {m for m, _, _ in _imports("csalic.commands.evaluate", mods["csalic.commands.evaluate"])}
-    assert "csalic.names" in resolved and "csalic.evaluate" in resolved
+    assert "csalic.names" in resolved and "csalic.evaluation.evaluate" in resolved
     assert any(  # `from . import commands`
         m == "csalic" and n == ["commands"] for m, n, _ in _imports("csalic.cli", mods["csalic.cli"]))
     assert "csalic.cli" in {m for m, _, _ in _imports("csalic.__main__", mods["csalic.__main__"])}
-    assert "csalic.errors" in {m for m, _, _ in _imports("csalic.anchors", mods["csalic.anchors"])}
+    assert "csalic.errors" in {m for m, _, _ in _imports("csalic.evaluation.anchors", mods["csalic.evaluation.anchors"])}
 
 
 def test_only_the_cli_imports_the_subcommands():
@@ -90,3 +92,45 @@ def test_no_function_grows_past_a_screen_and_a_half():
                 if n > limit:
                     long.append(f"{name}.{node.name}: {n} lines")
     assert not long, long
+
+
+# what each part may import from csalic; "shared" is the package's own top-level modules
+# (errors, io, imageio, names, provenance)
+ALLOWED = {
+    "shared": {"shared"},
+    "codec": {"shared", "codec"},
+    "data": {"shared", "data"},
+    "tasks": {"shared", "tasks", "data"},
+    "evaluation": {"shared", "codec", "data", "tasks", "evaluation"},
+    "study": {"shared", "codec", "data", "tasks", "evaluation", "study"},
+    "commands": {"shared", "codec", "data", "tasks", "evaluation", "study", "commands"},
+}
+
+
+def _part(module: str, names: list[str] = ()) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "csalic":
+        return None
+    if len(parts) == 1:  # `from csalic import x` / `from .. import x`: the part of x
+        subs = {_part(f"csalic.{n}") for n in names} - {None}
+        return subs.pop() if len(subs) == 1 else "shared"
+    return parts[1] if parts[1] in ALLOWED else "shared"
+
+
+def test_each_part_imports_only_the_parts_below_it():
+    offenders = []
+    for name, mod in _modules().items():
+        if name in ("csalic", "csalic.cli", "csalic.__main__"):  # the facade (build_model) and the entry points
+            continue
+        own = _part(name)
+        for module, names, line in _imports(name, mod):
+            other = _part(module, names)
+            if other is not None and other not in ALLOWED[own]:
+                offenders.append(f"{name}:{line} ({own}) imports {module} ({other})")
+    assert not offenders, offenders
+
+
+def test_the_parts_are_the_folders():
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(ALLOWED) - {"shared"}
+    assert _part("csalic.codec.model") == "codec" and _part("csalic.errors") == "shared"
+    assert _part("csalic", ["layout"]) == "shared" and _part("csalic.study.layout") == "study"

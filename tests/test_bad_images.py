@@ -15,14 +15,14 @@ import pytest
 import torch
 from PIL import Image
 
-from csalic.checkpoint import save_codec
+from csalic.codec.checkpoint import save_codec
 from csalic.cli import main
 from csalic.data.coco import CocoEvalSet, ManifestRow
 from csalic.data.crops import RandomCropDataset
 from csalic.data.demo import generate_demo
-from csalic.evaluate import evaluate_codec
-from csalic.anchors import get_anchor
-from csalic.model import build_model
+from csalic.evaluation.evaluate import evaluate_codec
+from csalic.evaluation.anchors import get_anchor
+from csalic.codec.model import build_model
 
 W, H = 96, 72
 

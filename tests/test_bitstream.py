@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csalic import bitstream
-from csalic.bitstream import (
+from csalic.codec import bitstream
+from csalic.codec.bitstream import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_SIDE,
     MAGIC,
@@ -303,7 +303,7 @@ def test_read_file_unreadable(tmp_path):
     p = tmp_path / "img.csa"
     p.write_bytes(small_file())
     p.chmod(0)
-    code = ("import sys\nfrom csalic.bitstream import read_file\nfrom csalic.errors import BitstreamError\n"
+    code = ("import sys\nfrom csalic.codec.bitstream import read_file\nfrom csalic.errors import BitstreamError\n"
             "try:\n    read_file(sys.argv[1])\nexcept BitstreamError as exc:\n    print(exc)\n    sys.exit(3)\n")
     try:
         proc = run_unprivileged(code, p)

@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 
-from csalic.checkpoint import load_codec, save_codec
+from csalic.codec.checkpoint import load_codec, save_codec
 from csalic.errors import CheckpointError
-from csalic.model import build_model
+from csalic.codec.model import build_model
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from csalic import bitstream
-from csalic.checkpoint import load_codec, save_codec
+from csalic.codec import bitstream
+from csalic.codec.checkpoint import load_codec, save_codec
 from csalic.cli import main
-from csalic.codec import decode_bytes
+from csalic.codec.coding import decode_bytes
 from csalic.imageio import read_tensor
-from csalic.model import build_model
+from csalic.codec.model import build_model
 
 
 @pytest.fixture(scope="module")

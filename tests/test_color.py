@@ -1,6 +1,6 @@
 import torch
 
-from csalic.color import merge_luma_chroma, rgb_to_ycbcr, split_luma_chroma, ycbcr_to_rgb
+from csalic.codec.color import merge_luma_chroma, rgb_to_ycbcr, split_luma_chroma, ycbcr_to_rgb
 
 
 def test_round_trip_is_exact_to_float_precision():

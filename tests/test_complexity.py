@@ -1,4 +1,4 @@
-"""csalic.complexity and ``csalic complexity``: counts that are exact where they can be, latency with rANS."""
+"""csalic.evaluation.complexity and ``csalic complexity``: counts that are exact where they can be, latency with rANS."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torchvision.ops import DeformConv2d
 
-import csalic.codec
+import csalic.codec.coding
 from csalic.cli import main
-from csalic.complexity import count_macs, count_params, measure_latency
+from csalic.evaluation.complexity import count_macs, count_params, measure_latency
 from csalic.errors import CsalicError
 
 
@@ -91,7 +91,7 @@ def test_count_macs_rejects_empty_images(demo_models):
 
 def test_latency_includes_entropy_coding(demo_models, monkeypatch):
     calls = {"encode": 0, "decode": 0}
-    enc, dec = csalic.codec.encode_tensor, csalic.codec.decode_bytes
+    enc, dec = csalic.codec.coding.encode_tensor, csalic.codec.coding.decode_bytes
 
     def spy_enc(*a, **k):
         calls["encode"] += 1
@@ -101,8 +101,8 @@ def test_latency_includes_entropy_coding(demo_models, monkeypatch):
         calls["decode"] += 1
         return dec(*a, **k)
 
-    monkeypatch.setattr(csalic.codec, "encode_tensor", spy_enc)
-    monkeypatch.setattr(csalic.codec, "decode_bytes", spy_dec)
+    monkeypatch.setattr(csalic.codec.coding, "encode_tensor", spy_enc)
+    monkeypatch.setattr(csalic.codec.coding, "decode_bytes", spy_dec)
     r = measure_latency(demo_models["full"], 64, 128, "cpu", runs=2, warmup=1)
     assert calls == {"encode": 3, "decode": 3}
     assert r["encode_s"] > 0 and r["decode_s"] > 0

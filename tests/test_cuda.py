@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from csalic import layout
+from csalic.study import layout
 from helpers import micro_params
 
 pytestmark = [pytest.mark.cuda,
@@ -17,8 +17,8 @@ pytestmark = [pytest.mark.cuda,
 
 
 def test_compress_decompress_is_exact_on_the_gpu():
-    from csalic.codec import decode_bytes, encode_tensor
-    from csalic.model import build_model
+    from csalic.codec.coding import decode_bytes, encode_tensor
+    from csalic.codec.model import build_model
 
     torch.manual_seed(0)
     model = build_model("demo", "full").cuda().eval()
@@ -36,7 +36,7 @@ def test_compress_decompress_is_exact_on_the_gpu():
 def test_a_training_job_on_the_gpu_uses_bf16_channels_last_and_d_f(tmp_path, monkeypatch):
     from csalic.data.demo import generate_demo
     from csalic.tasks import load_task_network
-    from csalic.train import spec_from_params, train_job
+    from csalic.study.train import spec_from_params, train_job
 
     monkeypatch.chdir(tmp_path)
     weights = tmp_path / "tv.pt"

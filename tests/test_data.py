@@ -447,9 +447,9 @@ def test_demo_openimages_set_is_in_openimages_files_and_converts_exactly(tmp_pat
 def test_the_openimages_stage_converts_the_demo_set_and_refuses_it_in_paper_mode(tmp_path, monkeypatch):
     from helpers import micro_params
 
-    from csalic import layout
+    from csalic.study import layout
     from csalic.data.demo_openimages import generate_openimages_demo
-    from csalic.pipeline import prepare_openimages
+    from csalic.study.pipeline import prepare_openimages
 
     monkeypatch.chdir(tmp_path)
     params = micro_params()

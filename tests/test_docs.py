@@ -55,7 +55,7 @@ def test_the_departures_table_matches_both_configs():
     and every value in the table is the one in those files."""
     import yaml
 
-    from csalic.paper_numbers import NOT_STATED, PAPER_SETTINGS
+    from csalic.evaluation.paper_numbers import NOT_STATED, PAPER_SETTINGS
 
     rows = _departures()
     assert rows, "README has no '## Departures from the paper' table"
@@ -67,7 +67,7 @@ def test_the_departures_table_matches_both_configs():
             if paper == NOT_STATED or ours != paper:
                 assert key in rows, f"{key}: {ours!r} differs from the paper's {paper!r} but has no row"
     for key, cells in rows.items():
-        assert key in PAPER_SETTINGS, f"row {key} is not a setting csalic.paper_numbers knows"
+        assert key in PAPER_SETTINGS, f"row {key} is not a setting csalic.evaluation.paper_numbers knows"
         assert cells[3], f"row {key} does not say why"
         for col, params in configs.items():
             cell, ours = cells[col], _value(params, key)

@@ -7,10 +7,10 @@ import json
 import pytest
 from helpers import micro_params
 
-from csalic import layout
+from csalic.study import layout
 from csalic.errors import CsalicError
-from csalic.eval_sweep import common_inputs, evaluate_points, is_current, point_inputs, study_points, write_inputs
-from csalic.pipeline import study_summaries
+from csalic.study.eval_sweep import common_inputs, evaluate_points, is_current, point_inputs, study_points, write_inputs
+from csalic.study.pipeline import study_summaries
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from csalic.anchors import get_anchor
+from csalic.evaluation.anchors import get_anchor
 from csalic.cli import main
 from csalic.data.coco import CocoEvalSet
 from csalic.data.demo import generate_demo
 from csalic.errors import CsalicError
-from csalic.evaluate import (SUMMARY_FORMAT, evaluate_codec, load_summary, make_codec, merge_compressai,
+from csalic.evaluation.evaluate import (SUMMARY_FORMAT, evaluate_codec, load_summary, make_codec, merge_compressai,
                              write_outputs)
 from csalic.imageio import load_image
 
@@ -137,7 +137,7 @@ def test_exif_rotated_image_is_read_as_annotated(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from csalic.evaluate import load_as_annotated
+    from csalic.evaluation.evaluate import load_as_annotated
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90: a viewer shows 40x60, the stored pixels (and COCO boxes) are 60x40

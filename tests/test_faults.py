@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from csalic import layout
+from csalic.study import layout
 from helpers import micro_params, write_params
 
 

@@ -2,12 +2,12 @@ import pytest
 import torch
 
 import csalic
-from csalic.codec import decode_bytes, encode_tensor
+from csalic.codec.coding import decode_bytes, encode_tensor
 from csalic.errors import BitstreamError, CsalicError
-from csalic.model import VARIANTS, build_model
-from csalic.nn.cftm import CFTM, ConcatFusion, CrossComponentInteraction
-from csalic.nn.cgm import CGM
-from csalic.nn.scsm import SCSM
+from csalic.codec.model import VARIANTS, build_model
+from csalic.codec.nn.cftm import CFTM, ConcatFusion, CrossComponentInteraction
+from csalic.codec.nn.cgm import CGM
+from csalic.codec.nn.scsm import SCSM
 
 PAPER_PARAMS = 77.93e6
 
@@ -45,14 +45,14 @@ def test_cross_component_interaction_passes_its_input_at_initialisation(size):
     Eq. 3 read without a path around it turned 32 channels into an output of effective
     rank ~5 at a fifth of the input's amplitude: the proposed model started behind a bottleneck.
     """
-    from csalic.model import SIZES
+    from csalic.codec.model import SIZES
 
     cfg = SIZES[size]
     n = cfg.n
     torch.manual_seed(0)
     model = build_model("demo", "full").eval()
     img = torch.rand(2, 3, 64, 64)
-    from csalic.color import split_luma_chroma
+    from csalic.codec.color import split_luma_chroma
 
     luma, chroma = split_luma_chroma(img)
     with torch.no_grad():  # real features of the demo codec, widened to n channels by repetition
@@ -168,7 +168,7 @@ def test_paper_size_parameter_count_within_5_percent_of_the_paper():
 
 def test_paper_size_is_as_lean_as_the_paper_at_768x512():
     """Issue 15: at most 260 G MACs at 768x512 (the paper: 258.36 G), each ablation cheaper still."""
-    from csalic.complexity import count_macs
+    from csalic.evaluation.complexity import count_macs
 
     macs = count_macs(build_model("paper", "full"), 512, 768)
     assert macs["macs"] <= 260e9, macs["macs"]
@@ -178,7 +178,7 @@ def test_paper_size_is_as_lean_as_the_paper_at_768x512():
 
 
 def test_lean_widths_build_what_they_say():
-    from csalic.nn.layers import ResidualUnit
+    from csalic.codec.nn.layers import ResidualUnit
 
     lean, wide = build_model("demo_lean", "full"), build_model("demo", "full")
     assert isinstance(lean.fusion.res_l, ResidualUnit) and not isinstance(wide.fusion.res_l, ResidualUnit)
@@ -188,7 +188,7 @@ def test_lean_widths_build_what_they_say():
     # a checkpoint config without the new keys (the first release's) builds the first release's widths
     old = {k: v for k, v in wide.config.to_dict().items()
            if k not in ("luma_mid", "cftm_bottleneck", "cftm_inner", "cgm_up")}
-    from csalic.model import ModelConfig
+    from csalic.codec.model import ModelConfig
 
     assert ModelConfig.from_dict(old) == wide.config
     assert ModelConfig.from_dict(lean.config.to_dict()) == lean.config  # lists from JSON come back as tuples
@@ -197,9 +197,9 @@ def test_lean_widths_build_what_they_say():
 def test_model_sizes_are_the_schemas():
     import yaml
 
-    from csalic.model import SIZES
+    from csalic.codec.model import SIZES
 
-    from csalic.params import SCHEMA_PATH
+    from csalic.study.params import SCHEMA_PATH
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     assert sorted(schema["properties"]["model"]["properties"]["size"]["enum"]) == sorted(SIZES)
@@ -217,7 +217,7 @@ def test_demo_size_is_small():
 # (train_job uses channels_last only on CUDA; see the closing note of issue 7).
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_channels_last_forward_gives_the_same_reconstruction_and_rate(variant):
-    from csalic.losses import RateDistortionLoss
+    from csalic.codec.losses import RateDistortionLoss
 
     torch.manual_seed(0)
     model = build_model("demo", variant).eval()

@@ -8,7 +8,7 @@ import pytest
 
 from csalic.cli import main
 from csalic.errors import CsalicError
-from csalic.report import collect, table1, to_markdown, write_report
+from csalic.evaluation.report import collect, table1, to_markdown, write_report
 
 DATA = Path(__file__).parent / "data" / "report"
 EVAL = DATA / "eval"
@@ -126,7 +126,7 @@ def test_cli(tmp_path, capsys):
 
 
 def test_table3_lists_params_and_macs_by_module():
-    from csalic.report import table3, to_markdown
+    from csalic.evaluation.report import table3, to_markdown
 
     d = {"size": "paper", "variant": "full", "width": 768, "height": 512, "params": 3_000_000, "macs": 6e9,
          "flops": 12e9, "params_by_module": {"fusion": 1_000_000, "cgm": 2_000_000},

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from csalic.nn.scsm import SCSM
+from csalic.codec.nn.scsm import SCSM
 
 
 def reference_iteration(chroma: torch.Tensor, s_prev: torch.Tensor) -> torch.Tensor:
@@ -85,7 +85,7 @@ def test_memory_grows_linearly_with_pixels():
         """
         import resource, sys, torch
         torch.set_num_threads(1)
-        from csalic.nn.scsm import SCSM
+        from csalic.codec.nn.scsm import SCSM
         side = int(sys.argv[1])
         x = torch.rand(1, 2, side, side) - 0.5
         SCSM(iterations=1)(x[..., :64, :64])

@@ -1,4 +1,4 @@
-"""csalic.stages is the one statement of the workflow's stages; the rules, dvc.yaml, the command
+"""csalic.study.stages is the one statement of the workflow's stages; the rules, dvc.yaml, the command
 line and the README's table agree with it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from csalic.stages import STAGES, markdown, settings, stage
+from csalic.study.stages import STAGES, markdown, settings, stage
 
 ROOT = Path(__file__).resolve().parents[1]
 

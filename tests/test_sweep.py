@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import micro_params, write_params
 
-from csalic import layout
+from csalic.study import layout
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):
              "    ray.get(ray.remote(lambda: 1).remote(), timeout=30)\n    print('JOINED')\n"
              "except Exception as e:\n    print('REFUSED', type(e).__name__)\n")
     keeper = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time\nfrom csalic.raycluster import connect\n"
+                               "import sys, time\nfrom csalic.study.raycluster import connect\n"
                                f"with connect(registry={str(registry)!r}, num_cpus=1) as a:\n"
                                "    print(a, flush=True); time.sleep(60)\n"],
                               stdout=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items()
@@ -130,7 +130,7 @@ def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):
         out = subprocess.run([sys.executable, "-c", probe, address], env=stranger, capture_output=True,
                              text=True, timeout=120)
         assert "REFUSED" in out.stdout and "JOINED" not in out.stdout, out.stdout + out.stderr[-2000:]
-        member = subprocess.run([sys.executable, "-c", "from csalic.raycluster import prepare_auth\n"
+        member = subprocess.run([sys.executable, "-c", "from csalic.study.raycluster import prepare_auth\n"
                                  "prepare_auth()\n" + probe, address], capture_output=True, text=True,
                                 timeout=120, env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
         assert "JOINED" in member.stdout, member.stdout + member.stderr[-2000:]

@@ -17,10 +17,10 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 from mlflow import MlflowClient  # noqa: E402
 
-from csalic import tracking  # noqa: E402
+from csalic.study import tracking  # noqa: E402
 from csalic.cli import main  # noqa: E402
 from csalic.errors import CsalicError  # noqa: E402
-from csalic.params import load  # noqa: E402
+from csalic.study.params import load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ("step,epoch,lr,loss,bpp,mse,psnr,d_i,d_f,aux_loss,sec_per_step,"
@@ -210,7 +210,7 @@ DRIVER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from csalic import tracking
-    from csalic.params import load
+    from csalic.study.params import load
     job, uri, ready, go = sys.argv[1:5]
     params = load("params.yaml")
     Path(ready).touch()
@@ -277,7 +277,7 @@ def test_check_store_read_only_folder(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    code = ("import sys\nfrom csalic.tracking import check_store\nfrom csalic.errors import CsalicError\n"
+    code = ("import sys\nfrom csalic.study.tracking import check_store\nfrom csalic.errors import CsalicError\n"
             "try:\n    check_store(sys.argv[1])\nexcept CsalicError as exc:\n    print(exc)\n    sys.exit(3)\n")
     try:
         proc = run_unprivileged(code, f"sqlite:///{ro}/mlflow.db")
@@ -307,7 +307,7 @@ def test_check_store_from_several_processes_on_a_fresh_database(tmp_path):
     """Parallel training rules each check the store before training: on a fresh sqlite file the first
     creates MLflow's tables while the others wait, instead of creating them again and failing."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    code = "import sys\nfrom csalic.tracking import check_store\ncheck_store(sys.argv[1])\n"
+    code = "import sys\nfrom csalic.study.tracking import check_store\ncheck_store(sys.argv[1])\n"
     procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(4)]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from csalic import layout
-from csalic.losses import PIXEL_SCALE, RateDistortionLoss, feature_mse
-from csalic.train import lr_at
+from csalic.study import layout
+from csalic.codec.losses import PIXEL_SCALE, RateDistortionLoss, feature_mse
+from csalic.study.train import lr_at
 from helpers import micro_params, write_params
 
 
@@ -76,7 +76,7 @@ def _random_task_net(name: str, path: Path) -> Path:
 def test_bf16_autocast_codec_feeds_a_float32_task_network():
     """On CUDA the codec runs under bf16 autocast; x̂ must still reach the frozen fp32 task network, and the
     rate stays float32 (this failed with 'Input type (c10::BFloat16) and bias type (float)')."""
-    from csalic.model import build_model
+    from csalic.codec.model import build_model
     from csalic.tasks import load_task_network
 
     torch.manual_seed(0)
@@ -109,8 +109,8 @@ def test_bf16_autocast_codec_feeds_a_float32_task_network():
 def test_training_with_d_f_through_the_cli(study, tmp_path, task_name):
     """`csalic train` with feature_weight > 0: D_f is logged, it trains the codec and not the task network,
     and a job extended from its resume point ends bit-identical to one run straight through."""
-    from csalic.losses import RateDistortionLoss as Loss
-    from csalic.model import build_model
+    from csalic.codec.losses import RateDistortionLoss as Loss
+    from csalic.codec.model import build_model
     from csalic.tasks import load_task_network
 
     cwd, params = study
@@ -239,9 +239,9 @@ def test_bad_training_inputs_are_one_line_errors(study, tmp_path):
 
 def test_warmup_plans_every_lambda_from_one_warmup_of_its_variant():
     from csalic.errors import CsalicError
-    from csalic.jobs import warmup_spec
-    from csalic.sweep import plan
-    from csalic.train import spec_from_params
+    from csalic.study.jobs import warmup_spec
+    from csalic.study.sweep import plan
+    from csalic.study.train import spec_from_params
 
     params = micro_params(init="warmup", finetune_steps=3, warmup_lambda=0.003, feature_weight=0.5)
     params["lambdas"] = [0.01, 0.001, 0.004]
@@ -275,8 +275,8 @@ def test_warmup_plans_every_lambda_from_one_warmup_of_its_variant():
 
 def test_fine_tuned_job_starts_from_its_warmup_and_refuses_without_it(study, tmp_path, monkeypatch):
     from csalic.errors import CsalicError
-    from csalic.jobs import warmup_spec
-    from csalic.train import spec_from_params, train_job
+    from csalic.study.jobs import warmup_spec
+    from csalic.study.train import spec_from_params, train_job
 
     cwd, params = study
     params = dict(params, train=dict(params["train"], init="warmup", finetune_steps=2, max_steps=2, lr=1e-20,
@@ -300,7 +300,7 @@ def test_fine_tuned_job_starts_from_its_warmup_and_refuses_without_it(study, tmp
 
 
 def test_a_resume_point_from_other_settings_is_set_aside_not_lost(study, tmp_path, monkeypatch):
-    from csalic.train import spec_from_params, train_job
+    from csalic.study.train import spec_from_params, train_job
 
     cwd, params = study
     monkeypatch.chdir(cwd)
@@ -319,10 +319,10 @@ def test_a_resume_point_from_other_settings_is_set_aside_not_lost(study, tmp_pat
 
 def test_pretrain_exports_warm_starts_that_each_lambda_fine_tunes(study, tmp_path, monkeypatch):
     """csalic pretrain --export-only: float16 parameters, provenance, a README; λ jobs start from them."""
-    from csalic.checkpoint import load_codec, read_record
+    from csalic.codec.checkpoint import load_codec, read_record
     from csalic.errors import CsalicError
-    from csalic.jobs import warmup_spec
-    from csalic.train import spec_from_params, train_job
+    from csalic.study.jobs import warmup_spec
+    from csalic.study.train import spec_from_params, train_job
 
     cwd, params = study
     monkeypatch.chdir(cwd)

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from csalic.names import CODEC_NAMES, POINT_PATTERN, QP_CODECS, QUALITY_CODECS, VARIANT_NAMES
-from csalic.params import SCHEMA_PATH
+from csalic.study.params import SCHEMA_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def _schema() -> dict:
 
 def test_variants_are_the_models_the_schemas_and_the_clis():
     from csalic.cli import build_parser
-    from csalic.model import VARIANTS
+    from csalic.codec.model import VARIANTS
 
     assert tuple(VARIANTS) == VARIANT_NAMES
     assert tuple(_schema()["properties"]["variants"]["items"]["enum"]) == VARIANT_NAMES
@@ -55,7 +55,7 @@ def test_the_rules_take_the_grammar_and_the_lambda_tags_from_the_package():
 
 
 def test_one_lambda_tag_for_paths_rules_and_runs():
-    from csalic import layout, tracking
+    from csalic.study import layout, tracking
 
     assert tracking.lambda_tag is layout.lambda_tag  # MLflow's csalic.lambda tag is the paths' lambda_<tag>
     assert [layout.lambda_tag(x) for x in (0.0025, 1e-05, 3e-06, 0.01)] == ["0.0025", "1e-05", "3e-06", "0.01"]

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from csalic import layout
+from csalic.study import layout
 from helpers import REPO, micro_params, write_params
 
 BIN = Path(sys.executable).parent

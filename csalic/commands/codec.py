@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import bitstream
+from ..codec import bitstream
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _compress(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_codec
-    from ..codec import encode_tensor
+    from ..codec.checkpoint import load_codec
+    from ..codec.coding import encode_tensor
     from ..imageio import read_tensor
     from ..io import atomic_write_bytes
 
@@ -49,8 +49,8 @@ def _compress(args: argparse.Namespace) -> int:
 def _decompress(args: argparse.Namespace) -> int:
     import torch
 
-    from ..checkpoint import load_codec
-    from ..codec import decode_payload
+    from ..codec.checkpoint import load_codec
+    from ..codec.coding import decode_payload
     from ..imageio import save_png
 
     bitstream.read_file(args.bitstream, max_pixels=args.max_pixels)  # a damaged file fails before any weights load

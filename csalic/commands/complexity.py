@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _complexity(args: argparse.Namespace) -> int:
-    from ..complexity import format_table, measure
+    from ..evaluation.complexity import format_table, measure
 
     result = measure(args.size, args.variant, args.height, args.width, latency=args.latency, runs=args.runs,
                      warmup=args.warmup, device=args.device, threads=args.threads, out=args.out)

@@ -62,25 +62,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _params(path: str | None) -> dict | None:
     if not path:
         return None
-    from ..params import load
+    from ..study.params import load
 
     return load(path)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..evaluate import run_evaluation
+    from ..evaluation.evaluate import run_evaluation
 
-    vvc = {"vvc_encoder": args.vvc_encoder, "vvc_decoder": args.vvc_decoder, "config": args.vvc_config,
-           "preset": args.vvc_preset}
+    params = _params(args.params)
+    phash = None
+    if params is not None:
+        from ..study.params import params_hash
+
+        phash = params_hash(params)
+    vvc = {"vvc_encoder": args.vvc_encoder or (params or {}).get("anchors", {}).get("vvc_encoder"),
+           "vvc_decoder": args.vvc_decoder, "config": args.vvc_config, "preset": args.vvc_preset}
     run_evaluation(args.codec, args.images, args.annotations, dataset_name=args.dataset_name, task_net=args.task_net,
                    out=args.out, task_weights=args.task_weights, checkpoint=args.checkpoint, quality=args.quality,
-                   qp=args.qp, vvc=vvc, max_images=args.max_images, params=_params(args.params), device=args.device,
+                   qp=args.qp, vvc=vvc, max_images=args.max_images, params_hash=phash, device=args.device,
                    threads=args.threads, random_task_net=args.random_task_net, progress=not args.quiet)
     return 0
 
 
 def _anchors(args: argparse.Namespace) -> int:
-    from ..anchors import available_anchors, primary_anchor
+    from ..evaluation.anchors import available_anchors, primary_anchor
 
     params = _params(args.params)
     conf = (params or {}).get("anchors", {})

@@ -10,7 +10,7 @@ from ..names import VARIANT_NAMES
 
 
 def _params(path: str) -> dict:
-    from ..params import load
+    from ..study.params import load
 
     return load(path)
 
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace, name: str, **kwargs) -> int:
-    from .. import pipeline
+    from ..study import pipeline
 
     getattr(pipeline, name)(_params(args.params), **kwargs)
     return 0
@@ -56,7 +56,7 @@ def _datasets(args: argparse.Namespace, params: dict) -> list[str]:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..pipeline import evaluate_point
+    from ..study.pipeline import evaluate_point
 
     params = _params(args.params)
     for dataset in _datasets(args, params):
@@ -65,7 +65,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_points(args: argparse.Namespace) -> int:
-    from ..eval_sweep import evaluate_points
+    from ..study.eval_sweep import evaluate_points
 
     params = _params(args.params)
     outs = evaluate_points(params, _datasets(args, params), track=not args.no_track)

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _tables(args: argparse.Namespace) -> int:
-    from ..report import write_report
+    from ..evaluation.report import write_report
 
     nets = {k: v for k, v in (("detection", args.detection_task_net),
                               ("segmentation", args.segmentation_task_net)) if v}

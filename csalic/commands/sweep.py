@@ -41,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from .. import layout
-    from .. import params as P
-    from ..pretrain import export, pretrain
+    from ..study import layout
+    from ..study import params as P
+    from ..study.pretrain import export, pretrain
 
     params = P.load(args.params)
     if not args.export_only and not layout.train_manifest(params).is_file() and params["mode"] == "demo":
@@ -59,8 +59,8 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .. import params as P
-    from ..sweep import sweep_stage
+    from ..study import params as P
+    from ..study.sweep import sweep_stage
 
     done = sweep_stage(P.load(args.params), args.variants, args.lambdas, args.max_steps, warmup=args.warmup,
                        track=not args.no_track, report_path=args.report)

@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _track(args: argparse.Namespace) -> int:
-    from .. import params as params_mod
-    from .. import tracking
+    from ..study import params as params_mod
+    from ..study import tracking
 
     params = params_mod.load(args.params)
     uri = tracking.tracking_uri(params, args.uri)
@@ -73,11 +73,11 @@ def _track(args: argparse.Namespace) -> int:
 
 
 def _results(params: dict, uri: str) -> None:
-    from .. import layout, tracking
-    from ..jobs import finished_summary
-    from ..pipeline import anchor_method
-    from ..report import collect, study_metrics
-    from ..tracking_results import eval_summaries, log_evaluation, log_report
+    from ..study import layout, tracking
+    from ..study.jobs import finished_summary
+    from ..study.pipeline import anchor_method
+    from ..evaluation.report import collect, study_metrics
+    from ..study.tracking_results import eval_summaries, log_evaluation, log_report
 
     jobs = [d for d in sorted((layout.root(params) / "train").glob("*/*")) if finished_summary(d) is not None]
     for job in jobs:
@@ -96,8 +96,8 @@ def _results(params: dict, uri: str) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .. import params as params_mod
-    from .. import tracking
+    from ..study import params as params_mod
+    from ..study import tracking
 
     params = params_mod.load(args.params)
     uri = tracking.tracking_uri(params, args.uri)

@@ -25,13 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .. import params as P
-    from ..train import spec_from_params, train_job
+    from ..study import params as P
+    from ..study.train import spec_from_params, train_job
 
     params = P.load(args.params)
     spec = spec_from_params(params, args.variant, args.lmbda, args.out, args.max_steps, args.device)
     if not args.no_track:
-        from ..tracking import check_store
+        from ..study.tracking import check_store
 
         check_store(params["tracking"]["uri"])
     summary = train_job(spec, progress=not args.quiet)
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{spec.out_dir}: {summary['steps']} steps, bpp {final['bpp']:.4f}, PSNR {final['psnr']:.2f} dB, "
           f"loss {final['loss']:.4f}")
     if not args.no_track:
-        from ..tracking import log_training_job
+        from ..study.tracking import log_training_job
 
         log_training_job(spec.out_dir, params)
     return 0

@@ -2,10 +2,10 @@
 from pathlib import Path
 
 from csalic import layout
-from csalic.jobs import warmup_spec
+from csalic.study.jobs import warmup_spec
 from csalic.names import POINT_PATTERN
-from csalic.pipeline import write_effective_params
-from csalic.stages import settings as stage_settings
+from csalic.study.pipeline import write_effective_params
+from csalic.study.stages import settings as stage_settings
 
 STUDY = config["study"]
 ROOT = f"results/{STUDY}"

@@ -1,0 +1,157 @@
+"""All of a study's evaluation points, on every dataset, side by side as Ray tasks.
+
+This is what DVC's evaluation stage runs (``csalic eval-points``): DVC runs its stages one
+after another, so a stage per point would leave all but one core idle.  Each (dataset, point)
+is one Ray task asking for one CPU (and one GPU when ``eval.device`` is CUDA and the cluster
+has GPUs), so the cluster's size bounds how many run at once.  A point whose folder holds a
+finished result with the same inputs (``inputs.json``: the codec's checkpoint, the task
+network's weights, the annotations and the evaluation settings) is not evaluated again, so a
+stage rerun after one λ changed evaluates only that λ.  The driver logs each result to
+MLflow, as the training sweep does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from . import layout
+from ..errors import CsalicError
+from ..io import atomic_write_json
+
+INPUTS = "inputs.json"
+
+
+def study_points(params: dict) -> list[tuple[str, dict[str, Any]]]:
+    """(folder name, :func:`csalic.study.pipeline.evaluate_point` keywords) of every point, codecs first."""
+    points = [(layout.csalic_point(v, lm), {"variant": v, "lmbda": float(lm)})
+              for v in params["variants"] for lm in params["lambdas"]]
+    return points + [(p, {"anchor": p}) for p in params["anchors"]["points"]]
+
+
+def common_inputs(params: dict, dataset: str) -> dict[str, Any]:
+    """What every point on ``dataset`` depends on (hashed once per stage: paper weights are large)."""
+    from ..provenance import sha256_of
+
+    _, ann = layout.dataset(params, dataset)
+    weights = layout.task_net(params)
+    return {"dataset": dataset, "annotations_sha256": sha256_of(ann) if ann.is_file() else None,
+            "task_weights_sha256": sha256_of(weights) if weights.is_file() else None,
+            "eval": params["eval"], "task": params["task"]}
+
+
+def point_inputs(params: dict, common: dict[str, Any], *, variant: str | None = None,
+                 lmbda: float | None = None, anchor: str | None = None) -> dict[str, Any]:
+    """``common`` plus what is particular to one point."""
+    from ..provenance import sha256_of
+
+    if anchor is not None:
+        extra: dict[str, Any] = {"anchor": anchor}
+        if anchor.startswith("vvc"):
+            extra["vvc_encoder"] = params["anchors"].get("vvc_encoder")
+    else:
+        ckpt = layout.job_dir(params, variant, lmbda) / "final.pt"
+        extra = {"variant": variant, "lmbda": layout.lambda_tag(lmbda),
+                 "checkpoint_sha256": sha256_of(ckpt) if ckpt.is_file() else None}
+    return {**common, **extra}
+
+
+def write_inputs(out: Path, inputs: dict[str, Any]) -> None:
+    """Written after summary.json: a point killed in between is evaluated again."""
+    atomic_write_json(out / INPUTS, inputs)
+
+
+def is_current(out: Path, inputs: dict[str, Any]) -> bool:
+    try:
+        recorded = json.loads((out / INPUTS).read_text())
+    except (OSError, ValueError):
+        return False
+    return (out / "summary.json").is_file() and recorded == json.loads(json.dumps(inputs))
+
+
+def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> str:
+    """Body of one Ray task (module level so Ray pickles it by reference)."""
+    import ray
+    import torch
+
+    from .pipeline import evaluate_point
+
+    os.chdir(cwd)  # the study's paths are relative to the checkout, as in every stage
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+    out = evaluate_point(params, dataset, track=False, inputs=inputs, **kw)
+    return str(out)
+
+
+def evaluate_points(params: dict, datasets: list[str], *, track: bool = True,
+                    address: str | None = None, echo=print) -> list[Path]:
+    """Evaluate every point of the study on ``datasets`` that is not already current; returns all folders."""
+    for dataset in datasets:
+        if dataset not in params["eval"]["datasets"]:
+            raise CsalicError(f"dataset {dataset!r} is not in eval.datasets "
+                              f"({', '.join(params['eval']['datasets'])})")
+    missing = [f"{v} λ={layout.lambda_tag(lm)}" for v in params["variants"] for lm in params["lambdas"]
+               if not (layout.job_dir(params, v, lm) / "final.pt").is_file()]
+    if missing:
+        raise CsalicError(f"trained codec(s) not found: {', '.join(missing)}: run their training stage first")
+    points = study_points(params)
+    todo, outs = [], []
+    for dataset in datasets:
+        common = common_inputs(params, dataset)
+        for name, kw in points:
+            outs.append(layout.eval_dir(params, dataset, name))
+            inputs = point_inputs(params, common, **kw)
+            if is_current(outs[-1], inputs):
+                echo(f"{dataset} {name}: evaluated already, with the same inputs")
+            else:
+                todo.append((dataset, name, kw, inputs))
+    failed: list[str] = []
+    if todo:
+        failed = _run(params, todo, track=track, address=address, echo=echo)
+    if failed:
+        raise CsalicError(f"{len(failed)} of {len(todo)} evaluation(s) failed: {'; '.join(failed)}")
+    return outs
+
+
+def _run(params: dict, todo: list, *, track: bool, address: str | None, echo) -> list[str]:
+    from .raycluster import connect, prepare_auth
+
+    address = address or params.get("ray", {}).get("address")
+    prepare_auth(address)  # before Ray is imported: it reads the auth mode then
+    import ray
+
+    ray_cfg = params.get("ray", {})
+    failed: list[str] = []
+    with connect(address, layout.ray_registry(params)) as addr:
+        resources: dict[str, float] = {"num_cpus": ray_cfg.get("cpus_per_task", 1)}
+        if str(params["eval"]["device"]).startswith("cuda") and ray.cluster_resources().get("GPU", 0) > 0:
+            resources["num_gpus"] = ray_cfg.get("gpus_per_task", 1)
+        echo(f"ray: {addr}, {len(todo)} evaluation(s), each asking for "
+             + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
+        remote = ray.remote(_eval_task).options(max_retries=int(ray_cfg.get("max_retries", 2)),
+                                                retry_exceptions=True, **resources)
+        cwd = str(Path.cwd())
+        pending = {remote.remote(cwd, params, dataset, kw, inputs): (dataset, name)
+                   for dataset, name, kw, inputs in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            dataset, name = pending.pop(ready[0])
+            try:
+                out = Path(ray.get(ready[0]))
+            except Exception as exc:  # RayTaskError wraps the point's own exception
+                cause = getattr(exc, "cause", None) or exc
+                lines = str(cause).strip().splitlines()
+                failed.append(f"{dataset} {name}: {(lines[-1] if lines else type(cause).__name__)[:300]}")
+                echo(f"FAILED {failed[-1]}")
+                continue
+            summary = json.loads((out / "summary.json").read_text())
+            echo(f"done {dataset} {name}: {summary['bpp']:.4f} bpp, mAP@0.5 bbox {summary['map50_bbox']}")
+            if track:
+                from .tracking_results import log_evaluation, warn
+
+                try:
+                    log_evaluation(out / "summary.json", params)
+                except CsalicError as exc:
+                    warn(f"{dataset} {name}", exc)
+    return failed

@@ -1,0 +1,191 @@
+"""Many training jobs as Ray tasks: one per (variant, λ), one GPU each when the cluster has GPUs.
+
+Each task runs :func:`csalic.study.train.train_job`, which resumes from its job's
+``last.pt``, so Ray's retry of a failed task continues where it stopped.  The
+driver logs each finished job to MLflow itself, one at a time (tasks never write
+to the tracking store), and a job that keeps failing is reported by variant and
+λ while the others run to the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import layout
+from ..errors import CsalicError
+from ..io import atomic_write_json
+from .jobs import JobSpec, finished_summary, spec_from_params, warmup_spec
+
+
+def _run_job(spec_dict: dict[str, Any], *after: Any) -> dict[str, Any]:
+    """Body of one Ray task (module level so Ray pickles it by reference).
+
+    ``after`` holds the results of the jobs it is fine-tuned from (passed as object
+    refs, so Ray starts it only once they have finished, and fails it if they fail).
+    """
+    import ray
+    import torch
+
+    from .train import train_job
+
+    spec = JobSpec(**spec_dict)
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))  # no oversubscription when tasks share a machine's cores
+    gpus = ray.get_gpu_ids()
+    if gpus and torch.cuda.is_available():
+        spec.device = "cuda"
+    elif spec.device.startswith("cuda") and not torch.cuda.is_available():
+        spec.device = "cpu"
+    start = time.time()
+    summary = train_job(spec, progress=False)
+    return {
+        "summary": summary,
+        "worker": {"pid": os.getpid(), "host": socket.gethostname(), "gpu_ids": [str(g) for g in gpus],
+                   "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": spec.device,
+                   "start": start, "end": time.time()},
+    }
+
+
+def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
+         max_steps: int | None = None, warmup_only: bool = False) -> list[JobSpec]:
+    """The jobs to run, each after the job it is fine-tuned from (a variant's warm-up comes first)."""
+    variants = variants or list(params["variants"])
+    lambdas = lambdas or list(params["lambdas"])
+    for lm in lambdas:
+        if not lm > 0:
+            raise CsalicError(f"λ must be positive, got {lm}")
+    specs: list[JobSpec] = []
+    for v in variants:
+        if layout.uses_warmup(params):
+            specs.append(warmup_spec(params, v, max_steps=max_steps, device="cpu"))
+        elif warmup_only:
+            raise CsalicError("--warmup: this study has no warm-up (train.init is not warmup)")
+        if not warmup_only:
+            specs.extend(spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for lm in lambdas)
+    unique: dict[str, JobSpec] = {}  # one job per folder, in first-asked order
+    for spec in specs:
+        unique.setdefault(spec.out_dir, spec)
+    specs = list(unique.values())
+    for spec in specs:  # Ray workers do not share the driver's working directory
+        spec.out_dir, spec.manifest, spec.image_root = (str(Path(p).resolve()) for p in
+                                                        (spec.out_dir, spec.manifest, spec.image_root))
+        if spec.task_weights:
+            spec.task_weights = str(Path(spec.task_weights).resolve())
+        if spec.init_from:
+            spec.init_from = str(Path(spec.init_from).resolve())
+    return specs
+
+
+def _name(spec: JobSpec) -> str:
+    return f"{spec.variant} {'warm-up ' if spec.stage == 'warmup' else ''}λ={spec.lmbda:g}"
+
+
+def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address: str | None = None,
+              report_path: str | Path | None = None, echo=print) -> dict[str, Any]:
+    """Run ``specs`` on Ray; returns {"jobs": [...], "failed": [...]} and writes it to ``report_path``."""
+    from .raycluster import connect, prepare_auth
+
+    address = address or params.get("ray", {}).get("address")
+    prepare_auth(address)
+    import ray
+
+    if track:
+        from .tracking import check_store
+
+        check_store(params["tracking"]["uri"])
+    results: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    todo = []
+    for spec in specs:
+        done = finished_summary(spec.out_dir, spec)
+        if done is not None:
+            results.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
+                            "status": "cached", "summary": done})
+        else:
+            todo.append(spec)
+    ray_cfg = params.get("ray", {})
+    if todo:
+        with connect(address, layout.ray_registry(params)) as addr:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            if gpus > 0:
+                resources = {"num_gpus": ray_cfg.get("gpus_per_task", 1), "num_cpus": ray_cfg.get("cpus_per_task", 1)}
+            else:
+                resources = {"num_cpus": ray_cfg.get("cpus_per_task", 1)}
+            echo(f"ray: {addr}, {len(todo)} job(s), each asking for "
+                 + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
+            remote = ray.remote(_run_job).options(max_retries=int(ray_cfg.get("max_retries", 2)),
+                                                  retry_exceptions=True, **resources)
+            refs: dict[str, Any] = {}  # job folder -> its task, so a fine-tuned job waits for its parent
+            pending = {}
+            for spec in todo:
+                after = [refs[str(Path(spec.init_from).parent)]] if spec.init_from and \
+                    str(Path(spec.init_from).parent) in refs else []
+                ref = remote.remote(asdict(spec), *after)
+                refs[spec.out_dir] = ref
+                pending[ref] = spec
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                ref = ready[0]
+                spec = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                except Exception as exc:  # RayTaskError wraps the job's own exception
+                    cause = getattr(exc, "cause", None) or exc
+                    msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+                    parent = str(Path(spec.init_from).parent) if spec.init_from else None
+                    if any(f["out_dir"] == parent for f in failed):
+                        msg = f"not trained: the job it is fine-tuned from ({parent}) failed"
+                    failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
+                                   "error": msg[:300]})
+                    echo(f"FAILED {_name(spec)} after {int(ray_cfg.get('max_retries', 2)) + 1} "
+                         f"attempt(s): {msg[:300]}")
+                    continue
+                results.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
+                                "status": "trained", "summary": out["summary"], "worker": out["worker"]})
+                s = out["summary"]["final"]
+                echo(f"done {_name(spec)}: bpp {s['bpp']:.4f}, PSNR {s['psnr']:.2f} dB "
+                     f"({out['worker']['device']}, CUDA_VISIBLE_DEVICES={out['worker']['cuda_visible_devices']})")
+    if track:
+        from .tracking import log_training_job
+
+        for r in results:
+            try:
+                log_training_job(r["out_dir"], params)
+            except CsalicError as exc:  # the result files keep everything: `csalic track` can re-log later
+                echo(f"warning: MLflow logging of {r['variant']} λ={r['lmbda']:g} failed: {exc}")
+    report = {"jobs": results, "failed": failed}
+    if report_path:
+        atomic_write_json(report_path, report)
+    return report
+
+
+def sweep_stage(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
+                max_steps: int | None = None, *, warmup: bool = False, track: bool = True,
+                report_path: str | None = None) -> tuple[dict[str, Any], int] | None:
+    """The workflow's training stage: plan the study's jobs (or only its warm-ups) and run them.
+
+    Returns the sweep report and the number of jobs planned, or None when ``warmup`` is asked
+    of a study without warm-ups: its
+    variants then get a ``none.json`` saying why, so a DAG that always has a warm-up step
+    (dvc.yaml) still finds its output folder.
+    """
+    from . import layout
+    from ..io import atomic_write_json
+
+    if warmup and not layout.uses_warmup(params):
+        init = params["train"].get("init", "scratch")
+        for v in variants or params["variants"]:
+            atomic_write_json(layout.warmup_dir(params, v) / "none.json",
+                              {"variant": v, "train.init": init,
+                               "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
+                               else f"no warm-up: every λ is fine-tuned from "
+                                    f"{layout.pretrained_checkpoint(params, v)}"})
+        print(f"no warm-up to train: train.init is {init}")
+        return None
+    specs = plan(params, variants, lambdas, max_steps, warmup_only=warmup)
+    return run_sweep(params, specs, track=track, report_path=report_path), len(specs)
