@@ -1,10 +1,11 @@
 # CSA-LIC study workflow: `snakemake --cores all` runs the study described by params.yaml
 # (the demo study by default; `--configfile config/paper.yaml` for the paper).
-# Every rule calls one `csalic` subcommand; the logic lives in the csalic package.
+# Every rule runs `csalic stage <its name>`; the logic lives in the csalic package.
 
 from snakemake.utils import min_version, validate
 
 from csalic.study.params import SCHEMA_PATH
+from csalic.study.pipeline import write_effective_params
 
 min_version("9.0")
 
@@ -21,6 +22,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/report.smk"
+
+
+onstart:
+    write_effective_params(config)  # the merged config the commands read (PARAMS)
 
 
 rule all:

@@ -5,7 +5,7 @@
 Uses a finished study's files (``./run.sh demo`` first): its val images, its task
 network and the variant's highest-λ codec.  Three columns per image, measured in
 the same run: the task network on the original image (reference), the CSA-LIC
-decode alone, and decode + task network (what ``csalic eval-point`` does per image
+decode alone, and decode + task network (what ``csalic stage evaluate`` does per image
 after encoding).  Pass ``--device cuda`` on a GPU machine.
 """
 

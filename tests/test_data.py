@@ -449,18 +449,18 @@ def test_the_openimages_stage_converts_the_demo_set_and_refuses_it_in_paper_mode
 
     from csalic.study import layout
     from csalic.data.demo_openimages import generate_openimages_demo
-    from csalic.study.pipeline import prepare_openimages
+    from csalic.study.pipeline import convert_openimages
 
     monkeypatch.chdir(tmp_path)
     params = micro_params()
     generate_openimages_demo(layout.demo_openimages(params), n=2)
-    prepare_openimages(params)
+    convert_openimages(params)
     images, ann = layout.dataset(params, "demo_oi")
     ev = CocoEvalSet(images, ann)
     assert len(ev) == 2
     paper = dict(params, mode="paper")
     with pytest.raises(CsalicError, match="demo_oi is the demo's generated set"):
-        prepare_openimages(paper)
+        convert_openimages(paper)
     paper["eval"] = dict(params["eval"], datasets=["demo_val"])
-    prepare_openimages(paper)
+    convert_openimages(paper)
     assert json.loads((layout.converted_openimages(params) / "none.json").read_text())["converted"] == []

@@ -1,4 +1,4 @@
-"""eval-points (the DVC route's evaluation stage): which points are current, and which results the report reads.
+"""csalic stage evaluate over every point (the DVC route's evaluation stage): which points are current, and which results the report reads.
 
 The stage itself runs end to end, on Ray, in tests/test_workflow.py's DVC tests."""
 

@@ -72,7 +72,7 @@ def _ray_worker_running(root: Path, name: str = "ray::_run_job") -> int | None:
 
 
 def _sweep(cwd, env=None):
-    return subprocess.Popen([sys.executable, "-m", "csalic", "sweep", "--no-track", "--variants", "baseline",
+    return subprocess.Popen([sys.executable, "-m", "csalic", "stage", "train", "--no-track", "--variants", "baseline",
                              "--lambdas", "0.001", "--report", "report.json"], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -1,62 +1,88 @@
-"""csalic.study.stages is the one statement of the workflow's stages; the rules, dvc.yaml, the command
-line and the README's table agree with it."""
+"""csalic.study.stages is the one statement of the workflow's stages: each stage's name is its rule,
+its dvc.yaml stage, its subcommand (``csalic stage <name>``) and its library function, and the
+rules, dvc.yaml, the command line, the library and the README's table agree with it."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from csalic.study.stages import STAGES, markdown, settings, stage
+from csalic.study.stages import MODULE, STAGES, markdown, settings, stage
 
 ROOT = Path(__file__).resolve().parents[1]
+NAMES = [s.name for s in STAGES]
 
 
-def _rules() -> dict[str, str]:
-    """Rule name -> the csalic subcommand its shell line runs (``all`` runs none)."""
+def _rules() -> dict[str, str | None]:
+    """Rule name -> the command its shell line runs, up to its options (``all`` runs none)."""
     text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     text += (ROOT / "Snakefile").read_text()
     out = {}
     for block in re.split(r"^rule ", text, flags=re.M)[1:]:
         name = block.split(":", 1)[0].strip()
-        m = re.search(r'"csalic ([a-z-]+) ', block)
+        m = re.search(r'"(csalic [a-z_ ]+?) --', block)
         out[name] = m.group(1) if m else None
     return out
 
 
-def test_every_rule_runs_its_stages_subcommand():
+def test_every_stage_is_one_rule_running_its_subcommand():
     rules = _rules()
     assert rules.pop("all") is None
-    listed = {r for s in STAGES for r in s.rules}
-    assert set(rules) == listed, (sorted(rules), sorted(listed))
-    for rule, command in rules.items():
-        assert command == stage(rule).command, rule
+    assert sorted(rules) == sorted(NAMES)
+    for name, command in rules.items():
+        assert command == f"csalic stage {name}" == stage(name).command, name
 
 
-def test_every_dvc_stage_runs_its_subcommand_with_its_settings():
+def test_every_stage_is_one_dvc_stage_running_its_subcommand_with_its_settings():
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    table = {s.dvc: s for s in STAGES if s.dvc}
-    assert set(dvc) == set(table)
+    assert list(dvc) == NAMES
     for name, spec in dvc.items():
-        spec = spec.get("do", spec)  # foreach stages
-        assert spec["cmd"].split()[:2] == ["csalic", table[name].command], name
-        assert tuple(spec.get("params", ())) == table[name].settings, name
+        spec = spec.get("do", spec)  # foreach stages: train@<variant>
+        assert spec["cmd"].startswith(f"csalic stage {name} --params params.yaml"), name
+        assert tuple(spec.get("params", ())) == stage(name).settings, name
 
 
-def test_every_subcommand_calls_an_existing_library_function():
-    from csalic.cli import build_parser
+def test_every_stage_subcommand_calls_its_library_function(tmp_path, monkeypatch):
+    from csalic.cli import build_parser, main
 
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    stages = next(a for a in sub["stage"]._actions if a.dest == "stage").choices
+    assert list(stages) == NAMES
+    # no other subcommand runs a stage: the old names are gone
+    assert not {"sweep", "eval-point", "eval-points", "prepare-data", "measure-complexity", "report"} & set(sub)
+    pipeline = importlib.import_module(MODULE)
+    f = tmp_path / "params.yaml"
+    f.write_text((ROOT / "params.yaml").read_text())
     for s in STAGES:
-        assert s.command in sub, s.command
-        module, func = s.function.split(":")
-        assert callable(getattr(importlib.import_module(module), func)), s.function
-        # the subcommand's module names the function it calls
-        handler = sub[s.command].get_default("func")
-        source = Path(importlib.import_module(handler.__module__).__file__).read_text()
-        assert func in source, (s.command, s.function)
+        assert s.function == f"{MODULE}.{s.name}"
+        assert list(inspect.signature(getattr(pipeline, s.name)).parameters)[0] == "params", s.name
+        calls = []
+        returns = [] if s.name == "evaluate" else None  # its folders; train's None: no job to train
+        monkeypatch.setattr(pipeline, s.name, lambda params, *a, r=returns, **k: calls.append(params["study"]) or r)
+        assert main(["stage", s.name, "--params", str(f)]) == 0, s.name
+        assert calls == ["demo"], s.name
+
+
+def test_a_stage_subcommand_reports_bad_input_in_one_line(tmp_path, capsys):
+    from csalic.cli import main
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(params))
+    for argv, says in ((["stage", "train", "--params", str(f), "--job", "lambda_x"], "job 'lambda_x'"),
+                       (["stage", "train", "--params", str(f), "--job", "warmup", "--warmup"], "--job names one job"),
+                       (["stage", "evaluate", "--params", str(f), "--point", "csalic-nope-lambda_0.1"],
+                        "variant 'nope'"),
+                       (["stage", "evaluate", "--params", str(f), "--point", "vvc-q30"], "anchor point 'vvc-q30'")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("csalic: error:") and says in err and "\n" not in err, err
+    assert not (tmp_path / "results").exists()
 
 
 def test_rule_settings_are_the_tables():
@@ -64,7 +90,9 @@ def test_rule_settings_are_the_tables():
     assert settings(params, "data") == {k: params[k] for k in ("mode", "seed", "data")}
     assert settings(params, "report") == {"anchors.published": params["anchors"]["published"]}
     assert settings(params, "train") == {k: params[k] for k in ("seed", "model", "train", "task")}
-    assert settings(params, "eval_anchor") == {k: params[k] for k in ("eval", "task")}
+    assert settings(params, "evaluate") == {k: params[k] for k in ("eval", "task")}
+    with pytest.raises(KeyError):
+        settings(params, "eval_anchor")
 
 
 def test_the_readme_shows_the_table():

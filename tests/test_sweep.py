@@ -27,7 +27,7 @@ def _study(tmp_path, **train):
 
 
 def _sweep(cwd, *args, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "csalic", "sweep", *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "csalic", "stage", "train", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -61,7 +61,7 @@ def test_a_job_that_keeps_failing_is_reported_while_the_others_finish(tmp_path):
 def test_concurrent_sweeps_share_one_local_ray_instance(tmp_path):
     _study(tmp_path, max_steps=2)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    procs = [subprocess.Popen([sys.executable, "-m", "csalic", "sweep", "--no-track", "--variants", v],
+    procs = [subprocess.Popen([sys.executable, "-m", "csalic", "stage", "train", "--no-track", "--variants", v],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for v in ("full", "baseline")]
     outs = [p.communicate(timeout=600) for p in procs]

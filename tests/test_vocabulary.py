@@ -25,9 +25,10 @@ def test_variants_are_the_models_the_schemas_and_the_clis():
     assert tuple(VARIANTS) == VARIANT_NAMES
     assert tuple(_schema()["properties"]["variants"]["items"]["enum"]) == VARIANT_NAMES
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices
-    for command, option in (("train", "variant"), ("sweep", "variants"), ("eval-point", "variant")):
-        action = next(a for a in sub[command]._actions if a.dest == option)
-        assert tuple(action.choices) == VARIANT_NAMES, command
+    stage = next(a for a in sub["stage"]._actions if a.dest == "stage").choices
+    for parser, option in ((sub["train"], "variant"), (stage["train"], "variants")):
+        action = next(a for a in parser._actions if a.dest == option)
+        assert tuple(action.choices) == VARIANT_NAMES, parser.prog
 
 
 def test_codecs_split_into_qp_and_quality_ones():
@@ -50,8 +51,23 @@ def test_the_schemas_point_pattern_accepts_what_the_grammar_accepts():
 
 def test_the_rules_take_the_grammar_and_the_lambda_tags_from_the_package():
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    assert "from csalic.names import POINT_PATTERN" in common and "point=POINT_PATTERN" in common
-    assert "layout.lambda_tag(" in common
+    assert "from csalic.names import POINT_PATTERN" in common
+    assert "job=layout.JOB_PATTERN" in common and "-{layout.LAMBDA_JOB}|{POINT_PATTERN}" in common
+    assert "layout.lambda_tag(" in common and "layout.parse_csalic_point(" in common
+
+
+def test_job_and_point_names_round_trip():
+    from csalic.study import layout
+    from csalic.study.pipeline import point_keywords
+
+    for lmbda in (None, 0.0025, 1e-05, 3e-06):
+        name = layout.job_name(lmbda)
+        assert re.fullmatch(layout.JOB_PATTERN, name) and layout.parse_job_name(name) == lmbda
+        if lmbda is not None:
+            point = layout.csalic_point("no_casc", lmbda)
+            assert layout.parse_csalic_point(point) == ("no_casc", lmbda)
+            assert point_keywords(point) == {"variant": "no_casc", "lmbda": lmbda}
+    assert layout.parse_csalic_point("vvc-qp37") is None and point_keywords("vvc-qp37") == {"anchor": "vvc-qp37"}
 
 
 def test_one_lambda_tag_for_paths_rules_and_runs():

@@ -99,9 +99,7 @@ def dvc_plan(cwd: Path, params: dict) -> dict[str, list[str]]:
 def dvc_stage_of(smk_cmd: str) -> str:
     """The DVC command that does a Snakemake job: a variant's stage trains its warm-up and every λ,
     the evaluation stage evaluates every point (DVC runs stages one at a time, Ray runs their jobs side by side)."""
-    cmd = re.sub(r" --lambdas \S+| --warmup", "", smk_cmd)
-    return re.sub(r"csalic eval-point (--params P) (--variant \S+ --lmbda \S+|--anchor \S+)",
-                  r"csalic eval-points \1", cmd)
+    return re.sub(r" --job \S+| --point \S+", "", smk_cmd)
 
 
 def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
@@ -297,8 +295,9 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     write_params(tmp_path / "params.yaml", params)
     plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], tmp_path)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, re.M))
-    assert jobs.get("train") == "2" and jobs.get("eval_codec") == "2", plan.stdout  # each on both datasets
-    assert not {"data", "convert_openimages", "task_net", "eval_anchor", "warmup"} & set(jobs), plan.stdout
+    # the two new λ's jobs (no warm-up) and their two points (no anchor point), each on both datasets
+    assert jobs.get("train") == "2" and jobs.get("evaluate") == "2", plan.stdout
+    assert not {"data", "convert_openimages", "task_net"} & set(jobs), plan.stdout
 
 
 @pytest.mark.slow

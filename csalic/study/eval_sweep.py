@@ -1,6 +1,6 @@
 """All of a study's evaluation points, on every dataset, side by side as Ray tasks.
 
-This is what DVC's evaluation stage runs (``csalic eval-points``): DVC runs its stages one
+This is what DVC's evaluation stage runs (``csalic stage evaluate``): DVC runs its stages one
 after another, so a stage per point would leave all but one core idle.  Each (dataset, point)
 is one Ray task asking for one CPU (and one GPU when ``eval.device`` is CUDA and the cluster
 has GPUs), so the cluster's size bounds how many run at once.  A point whose folder holds a

@@ -6,7 +6,14 @@ strings so the Snakefile can use them as rule outputs unchanged.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from ..errors import CsalicError
+
+WARMUP = "warmup"
+LAMBDA_JOB = r"lambda_[0-9.eE+-]+"
+JOB_PATTERN = f"{WARMUP}|{LAMBDA_JOB}"  # a variant's job folders: Snakemake's {job} wildcard
 
 
 def lambda_tag(lmbda: float) -> str:
@@ -42,8 +49,23 @@ def task_net(params: dict) -> Path:
     return root(params) / "task_net" / "demo_task_net.pt"
 
 
+def job_name(lmbda: float | None) -> str:
+    """A job's folder under its variant: ``lambda_<λ>``, or ``warmup`` for the warm-up (None)."""
+    return WARMUP if lmbda is None else f"lambda_{lambda_tag(lmbda)}"
+
+
+def parse_job_name(name: str) -> float | None:
+    """``lambda_0.001`` -> 0.001, ``warmup`` -> None: the inverse of :func:`job_name`."""
+    if re.fullmatch(JOB_PATTERN, str(name)):
+        try:
+            return None if name == WARMUP else float(name.removeprefix("lambda_"))
+        except ValueError:
+            pass
+    raise CsalicError(f"job {name!r} is not warmup or lambda_<λ> (e.g. lambda_0.001)")
+
+
 def job_dir(params: dict, variant: str, lmbda: float) -> Path:
-    return root(params) / "train" / variant / f"lambda_{lambda_tag(lmbda)}"
+    return root(params) / "train" / variant / job_name(lmbda)
 
 
 def uses_warmup(params: dict) -> bool:
@@ -62,7 +84,7 @@ def pretrained_checkpoint(params: dict, variant: str) -> Path:
 
 
 def warmup_dir(params: dict, variant: str) -> Path:
-    return root(params) / "train" / variant / "warmup"
+    return root(params) / "train" / variant / job_name(None)
 
 
 def ray_registry(params: dict) -> Path:
@@ -107,7 +129,13 @@ def eval_dir(params: dict, dataset_name: str, point: str) -> Path:
 
 
 def csalic_point(variant: str, lmbda: float) -> str:
-    return f"csalic-{variant}-lambda_{lambda_tag(lmbda)}"
+    return f"csalic-{variant}-{job_name(lmbda)}"
+
+
+def parse_csalic_point(point: str) -> tuple[str, float] | None:
+    """``csalic-full-lambda_0.001`` -> ('full', 0.001); None for any other point (an anchor's)."""
+    m = re.fullmatch(f"csalic-(.+)-({LAMBDA_JOB})", point)
+    return None if m is None else (m.group(1), parse_job_name(m.group(2)))
 
 
 def complexity_json(params: dict) -> Path:

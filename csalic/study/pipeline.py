@@ -1,12 +1,13 @@
-"""The DAG's stages as functions of a study description.
+"""The workflow's stages, one function each, named as the stage is everywhere else.
 
-Each stage resolves paths from ``params.yaml`` (through :mod:`csalic.study.layout`) and
-calls the library function that the matching single-purpose subcommand calls
-(``generate_demo``, ``filter_coco``, ``train_and_save``, ``run_evaluation``,
-``measure``), so the Snakefile and dvc.yaml only ever say ``csalic <stage>
---params FILE [ids]`` and the logic lives here, tested once.  Nothing here goes
-back through the command line.  Paper mode checks that data, weights and
-encoders exist before anything runs, naming what is missing and where it goes.
+``data``, ``convert_openimages``, ``task_net``, ``train``, ``evaluate``, ``complexity`` and
+``report`` are the Snakemake rules, the dvc.yaml stages and the ``csalic stage <name>``
+subcommands (:mod:`csalic.study.stages` lists them with the settings each reads).  Each
+resolves paths from the study (through :mod:`csalic.study.layout`) and calls the library
+function that the matching single-purpose subcommand calls (``generate_demo``,
+``filter_coco``, ``train_and_save``, ``run_evaluation``, ``measure``); nothing here goes back
+through the command line.  Paper mode checks that data, weights and encoders exist before
+anything runs, naming what is missing and where it goes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from . import layout
 from ..errors import CsalicError
 from ..io import atomic_write_json
-from ..names import POINT_PATTERN, QP_CODECS
+from ..names import POINT_PATTERN, QP_CODECS, VARIANT_NAMES
 
 
 
@@ -57,7 +58,8 @@ def check_paper_inputs(params: dict) -> None:
             raise CsalicError(f"VVC anchor points are listed but no VVC encoder was found: {why}")
 
 
-def prepare_data(params: dict) -> None:
+def data(params: dict) -> None:
+    """Demo: generate the demo's training and validation sets.  Paper: filter COCO train2017."""
     check_paper_inputs(params)
     if params["mode"] == "demo":
         from ..data.demo import generate_demo
@@ -83,7 +85,7 @@ def prepare_data(params: dict) -> None:
     print(f"{layout.train_manifest(params)}: {res.summary_line()}")
 
 
-def prepare_openimages(params: dict) -> Path:
+def convert_openimages(params: dict) -> Path:
     """Convert the demo's OpenImages-format set to COCO JSON with ``convert-openimages``'s library call.
 
     ``demo_oi`` goes through the masks CSV (its boxes come with the masks, so one file serves
@@ -92,7 +94,7 @@ def prepare_openimages(params: dict) -> Path:
     here (DVC runs every stage it declares).
     """
     from ..data.demo_openimages import files
-    from ..data.openimages import convert_openimages
+    from ..data.openimages import convert_openimages as convert
 
     out = layout.converted_openimages(params)
     if params["mode"] != "demo":
@@ -104,14 +106,14 @@ def prepare_openimages(params: dict) -> Path:
         return out
     f = files(layout.demo_openimages(params))
     target = layout.dataset(params, "demo_oi")[1]
-    _, s = convert_openimages(f.images, f.classes, masks_csv=f.masks_csv, mask_dir=f.masks,
+    _, s = convert(f.images, f.classes, masks_csv=f.masks_csv, mask_dir=f.masks,
                               image_list=f.image_list, category_map=f.category_map, out=target)
     print(f"{target}: {s['images']} images, {s['annotations']} annotations of {s['categories']} categories "
           f"({s['unmapped_annotations']} of unmapped labels left out)")
     return out
 
 
-def prepare_task_net(params: dict) -> None:
+def task_net(params: dict) -> None:
     """Demo: train the demo's own task network.  Paper: check and describe the configured one.
 
     The demo network trains on ``task.demo_threads`` threads whatever the machine: a different
@@ -136,6 +138,59 @@ def prepare_task_net(params: dict) -> None:
     atomic_write_json(info_path, {"task_network": net.describe(), "uncompressed_val": metrics})
 
 
+def train(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None, *,
+          warmup: bool = False, max_steps: int | None = None, track: bool = True,
+          report_path: str | None = None) -> tuple[dict, int] | None:
+    """Train the study's (variant, λ) jobs, or only its warm-ups, as Ray tasks; finished jobs are skipped.
+
+    Returns the sweep report and the number of jobs planned, or None when ``warmup`` is asked
+    of a study without warm-ups: its variants then get a ``none.json`` saying why, so a DAG that
+    always has a warm-up step still finds its output folder.
+    """
+    if warmup and not layout.uses_warmup(params):
+        init = params["train"].get("init", "scratch")
+        for v in variants or params["variants"]:
+            atomic_write_json(layout.warmup_dir(params, v) / "none.json",
+                              {"variant": v, "train.init": init,
+                               "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
+                               else f"no warm-up: every λ is fine-tuned from "
+                                    f"{layout.pretrained_checkpoint(params, v)}"})
+        print(f"no warm-up to train: train.init is {init}")
+        return None
+    from .sweep import plan, run_sweep
+
+    specs = plan(params, variants, lambdas, max_steps, warmup_only=warmup)
+    return run_sweep(params, specs, track=track, report_path=report_path), len(specs)
+
+
+def evaluate(params: dict, points: list[str] | None = None, datasets: list[str] | None = None, *,
+             track: bool = True) -> list[Path]:
+    """Evaluate codec and anchor points on the study's datasets; returns the result folders.
+
+    Named ``points`` (Snakemake's one job per point) are evaluated here, one after another.
+    Without them every point of the study is, side by side as Ray tasks, skipping those already
+    evaluated with the same inputs (DVC's one stage: it runs its stages one after another).
+    """
+    datasets = list(datasets or params["eval"]["datasets"])
+    if points is None:
+        from .eval_sweep import evaluate_points
+
+        return evaluate_points(params, datasets, track=track)
+    chosen = [point_keywords(p) for p in points]
+    return [evaluate_point(params, d, track=track, **kw) for kw in chosen for d in datasets]
+
+
+def point_keywords(point: str) -> dict:
+    """``csalic-full-lambda_0.001`` -> variant and λ; an anchor point -> itself (checked)."""
+    codec = layout.parse_csalic_point(point)
+    if codec is None:
+        parse_point(point)
+        return {"anchor": point}
+    if codec[0] not in VARIANT_NAMES:
+        raise CsalicError(f"point {point!r}: variant {codec[0]!r} is not one of {', '.join(VARIANT_NAMES)}")
+    return {"variant": codec[0], "lmbda": codec[1]}
+
+
 def parse_point(point: str) -> tuple[str, int | None]:
     """``vvc-qp57`` -> (``vvc``, 57); ``hevc-qp45`` -> (``hevc-qp``, 45); ``jpeg-q10`` -> (``jpeg``, 10)."""
     if not re.fullmatch(POINT_PATTERN, point):
@@ -158,11 +213,11 @@ def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
                    inputs: dict | None = None) -> Path:
     """Evaluate one trained codec or one anchor point on one dataset; returns the output folder.
 
-    The folder also gets ``inputs.json``, what the result depends on, so that ``eval-points``
-    can tell a current result from a stale one.
+    The folder also gets ``inputs.json``, what the result depends on, so that a stage run over
+    every point can tell a current result from a stale one.
     """
     if (anchor is None) == (variant is None or lmbda is None):
-        raise CsalicError("give either --anchor POINT or both --variant and --lmbda")
+        raise CsalicError("give either an anchor point or both a variant and a λ")
     if dataset not in params["eval"]["datasets"]:
         raise CsalicError(f"dataset {dataset!r} is not in eval.datasets ({', '.join(params['eval']['datasets'])})")
     from ..evaluation.evaluate import run_evaluation
@@ -198,7 +253,8 @@ def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
     return out
 
 
-def measure_complexity(params: dict) -> Path:
+def complexity(params: dict) -> Path:
+    """Parameters, MACs and coding time of the study's model size (Table 3's measured rows)."""
     from ..evaluation.complexity import format_table, measure
 
     c = params["complexity"]

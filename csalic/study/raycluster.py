@@ -1,6 +1,6 @@
 """One Ray instance per machine for all the training rules that run at once.
 
-With ``RAY_ADDRESS`` (or ``ray.address`` in params.yaml) every ``csalic sweep``
+With ``RAY_ADDRESS`` (or ``ray.address`` in params.yaml) every ``csalic stage train``
 joins that cluster.  Without it, the first sweep starts a small keeper process
 that owns a local Ray instance and records its address under ``results/.ray``;
 sweeps started meanwhile (Snakemake running several training rules in parallel)

@@ -162,30 +162,3 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
     if report_path:
         atomic_write_json(report_path, report)
     return report
-
-
-def sweep_stage(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
-                max_steps: int | None = None, *, warmup: bool = False, track: bool = True,
-                report_path: str | None = None) -> tuple[dict[str, Any], int] | None:
-    """The workflow's training stage: plan the study's jobs (or only its warm-ups) and run them.
-
-    Returns the sweep report and the number of jobs planned, or None when ``warmup`` is asked
-    of a study without warm-ups: its
-    variants then get a ``none.json`` saying why, so a DAG that always has a warm-up step
-    (dvc.yaml) still finds its output folder.
-    """
-    from . import layout
-    from ..io import atomic_write_json
-
-    if warmup and not layout.uses_warmup(params):
-        init = params["train"].get("init", "scratch")
-        for v in variants or params["variants"]:
-            atomic_write_json(layout.warmup_dir(params, v) / "none.json",
-                              {"variant": v, "train.init": init,
-                               "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
-                               else f"no warm-up: every λ is fine-tuned from "
-                                    f"{layout.pretrained_checkpoint(params, v)}"})
-        print(f"no warm-up to train: train.init is {init}")
-        return None
-    specs = plan(params, variants, lambdas, max_steps, warmup_only=warmup)
-    return run_sweep(params, specs, track=track, report_path=report_path), len(specs)

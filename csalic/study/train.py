@@ -148,7 +148,7 @@ def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
     summary = finished_summary(parent_dir)
     if summary is None:
         raise CsalicError(f"{spec.variant} λ={spec.lmbda:g} is fine-tuned from {parent_dir} (train.init: warmup), "
-                          "which has not finished: train it first (csalic sweep --warmup)")
+                          "which has not finished: train it first (csalic stage train --warmup)")
     if summary.get("job_hash") != spec.init_job_hash:
         raise CsalicError(f"{parent_dir} was trained with other settings than this study's; "
                           f"re-run its training before λ={spec.lmbda:g}")

@@ -11,4 +11,4 @@ rule complexity:
     conda:
         ENV
     shell:
-        "csalic measure-complexity --params {params.file} > {log} 2>&1"
+        "csalic stage complexity --params {params.file} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule data:
     conda:
         ENV
     shell:
-        "csalic prepare-data --params {params.file} > {log} 2>&1"
+        "csalic stage data --params {params.file} > {log} 2>&1"
 
 
 rule task_net:
@@ -33,7 +33,7 @@ rule task_net:
     conda:
         ENV
     shell:
-        "csalic prepare-task-net --params {params.file} > {log} 2>&1"
+        "csalic stage task_net --params {params.file} > {log} 2>&1"
 
 
 rule convert_openimages:
@@ -51,4 +51,4 @@ rule convert_openimages:
     conda:
         ENV
     shell:
-        "csalic prepare-openimages --params {params.file} > {log} 2>&1"
+        "csalic stage convert_openimages --params {params.file} > {log} 2>&1"

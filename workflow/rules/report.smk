@@ -20,4 +20,4 @@ rule report:
     conda:
         ENV
     shell:
-        "csalic report --params {params.file} > {log} 2>&1"
+        "csalic stage report --params {params.file} > {log} 2>&1"

@@ -1,0 +1,100 @@
+"""``csalic stage <name>``: the workflow's stages, what every Snakemake rule and dvc.yaml stage runs.
+
+The names are the stages' names everywhere (:data:`csalic.study.stages.STAGES`): rule ``train``
+runs ``csalic stage train``, which calls :func:`csalic.study.pipeline.train`.  One study file in,
+files under results/ out.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..names import VARIANT_NAMES
+
+
+def _params(path: str) -> dict:
+    from ..study.params import load
+
+    return load(path)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..study.stages import STAGES
+
+    p = sub.add_parser("stage", help="run one workflow stage (what the Snakemake rules and dvc.yaml stages call)",
+                       description="Run one stage of the study workflow: "
+                                   + "; ".join(f"{s.name}: {s.does}" for s in STAGES) + ".")
+    stages = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for s in STAGES:
+        q = stages.add_parser(s.name, help=s.does, description=f"Workflow stage {s.name}: {s.does}.")
+        q.add_argument("--params", default="params.yaml", help="study description (default: %(default)s)")
+        q.set_defaults(func=_HANDLERS.get(s.name, _run))
+        if s.name == "train":
+            _train_options(q)
+        elif s.name == "evaluate":
+            _evaluate_options(q)
+
+
+def _train_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, help="subset of variants (default: params variants)")
+    t.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
+    t.add_argument("--job", help="one job of each variant by its folder name: warmup or lambda_<λ> (a Snakemake job)")
+    t.add_argument("--warmup", action="store_true",
+                   help="train only the variants' warm-up jobs (train.init: warmup), which every λ fine-tunes")
+    t.add_argument("--max-steps", type=int, help="override train.max_steps")
+    t.add_argument("--report", help="write the sweep report (JSON) here")
+    t.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+
+
+def _evaluate_options(e: argparse.ArgumentParser) -> None:
+    e.add_argument("--point", nargs="+", dest="points",
+                   help="evaluate these points here, one after another (csalic-<variant>-lambda_<λ>, none, hevc-q50, "
+                        "vvc-qp32, ...; a Snakemake job); default: every point of the study, as Ray tasks, skipping "
+                        "those evaluated already with the same inputs")
+    e.add_argument("--dataset", help="only this one of eval.datasets (default: every one)")
+    e.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The stages whose only input is the study: ``pipeline.<stage name>(params)``."""
+    from ..study import pipeline
+
+    getattr(pipeline, args.stage)(_params(args.params))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..errors import CsalicError
+    from ..study import layout
+    from ..study.pipeline import train
+
+    lambdas, warmup = args.lambdas, args.warmup
+    if args.job is not None:
+        if args.lambdas or args.warmup:
+            raise CsalicError("--job names one job: give it without --lambdas and --warmup")
+        lmbda = layout.parse_job_name(args.job)
+        lambdas, warmup = (None, True) if lmbda is None else ([lmbda], False)
+    done = train(_params(args.params), args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
+                 track=not args.no_track, report_path=args.report)
+    if done is None:
+        return 0
+    report, total = done
+    if report["failed"]:
+        names = ", ".join(f"{f['variant']} {'warm-up ' if f.get('stage') == 'warmup' else ''}λ={f['lmbda']:g}"
+                          for f in report["failed"])
+        print(f"csalic: error: {len(report['failed'])} of {total} job(s) failed: {names}", flush=True)
+        return 1
+    print(f"{len(report['jobs'])} job(s) finished")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..study.pipeline import evaluate
+
+    outs = evaluate(_params(args.params), args.points, [args.dataset] if args.dataset else None,
+                    track=not args.no_track)
+    print(f"{len(outs)} result(s) current")
+    return 0
+
+
+_HANDLERS = {"train": _train, "evaluate": _evaluate}
