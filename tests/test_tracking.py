@@ -209,7 +209,7 @@ def test_retry_backs_off_while_locked():
 DRIVER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from csalic import tracking
+    from csalic.study import tracking
     from csalic.study.params import load
     job, uri, ready, go = sys.argv[1:5]
     params = load("params.yaml")

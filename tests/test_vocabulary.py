@@ -53,7 +53,9 @@ def test_the_rules_take_the_grammar_and_the_lambda_tags_from_the_package():
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
     assert "from csalic.names import POINT_PATTERN" in common
     assert "job=layout.JOB_PATTERN" in common and "-{layout.LAMBDA_JOB}|{POINT_PATTERN}" in common
-    assert "layout.lambda_tag(" in common and "layout.parse_csalic_point(" in common
+    assert "layout.parse_csalic_point(" in common and "study_points(config)" in common
+    rules = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk")) + (ROOT / "Snakefile").read_text()
+    assert "lambda_" not in rules and "results/{" not in rules  # the job and point names, the study's root: layout's
 
 
 def test_job_and_point_names_round_trip():

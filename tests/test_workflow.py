@@ -105,6 +105,15 @@ def dvc_stage_of(smk_cmd: str) -> str:
 def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
     params = micro_study(tmp_path)
     smk, dvc = snakemake_plan(tmp_path), dvc_plan(tmp_path, params)
+    assert not (tmp_path / "results").exists()  # a dry run writes nothing, the merged config included
+    # the rules' outputs are where csalic.study.layout says the stages write
+    outs = {o for files in smk.values() for o in files}
+    for v in params["variants"]:
+        for lm in params["lambdas"]:
+            assert str(layout.job_dir(params, v, lm) / "final.pt") in outs
+            assert {str(layout.eval_dir(params, d, layout.csalic_point(v, lm))) for d in params["eval"]["datasets"]} <= outs
+        assert str(layout.warmup_dir(params, v) / "final.pt") in outs
+    assert {str(layout.data_dir(params)), str(layout.task_net_dir(params)), str(layout.complexity_json(params))} <= outs
     dvc = {re.sub(r" --report \S+", "", cmd): outs for cmd, outs in dvc.items()}  # the sweep's own log
     # data, its OpenImages-format set converted, task net, 2 warm-ups, 4 trainings, 4 + 4 evaluations
     # (each on both datasets), complexity, report

@@ -25,15 +25,20 @@ def root(params: dict) -> Path:
     return Path("results") / params["study"]
 
 
+def data_dir(params: dict) -> Path:
+    """The data stage's output: the demo's sets, or the filtered COCO manifest."""
+    return root(params) / "data"
+
+
 def demo_data(params: dict) -> Path:
-    return root(params) / "data" / "demo"
+    return data_dir(params) / "demo"
 
 
 def train_manifest(params: dict) -> Path:
     """Manifest of training images (paths relative to :func:`train_image_root`)."""
     if params["mode"] == "demo":
         return demo_data(params) / "manifest_train.csv"
-    return root(params) / "data" / "coco_train_manifest.csv"
+    return data_dir(params) / "coco_train_manifest.csv"
 
 
 def train_image_root(params: dict) -> Path:
@@ -46,7 +51,17 @@ def task_net(params: dict) -> Path:
     """The task network's weights: the demo's own, or the configured file in paper mode."""
     if params["task"].get("weights"):
         return Path(params["task"]["weights"])
-    return root(params) / "task_net" / "demo_task_net.pt"
+    return task_net_dir(params) / "demo_task_net.pt"
+
+
+def task_net_dir(params: dict) -> Path:
+    """The task_net stage's output: the demo network's weights and, always, its info.json."""
+    return root(params) / "task_net"
+
+
+def variant_dir(params: dict, variant: str) -> Path:
+    """A variant's training jobs, one folder each (:func:`job_name`)."""
+    return root(params) / "train" / variant
 
 
 def job_name(lmbda: float | None) -> str:
@@ -65,7 +80,7 @@ def parse_job_name(name: str) -> float | None:
 
 
 def job_dir(params: dict, variant: str, lmbda: float) -> Path:
-    return root(params) / "train" / variant / job_name(lmbda)
+    return variant_dir(params, variant) / job_name(lmbda)
 
 
 def uses_warmup(params: dict) -> bool:
@@ -84,7 +99,7 @@ def pretrained_checkpoint(params: dict, variant: str) -> Path:
 
 
 def warmup_dir(params: dict, variant: str) -> Path:
-    return root(params) / "train" / variant / job_name(None)
+    return variant_dir(params, variant) / job_name(None)
 
 
 def ray_registry(params: dict) -> Path:
@@ -143,4 +158,4 @@ def complexity_json(params: dict) -> Path:
 
 
 def task_net_info(params: dict) -> Path:
-    return root(params) / "task_net" / "info.json"
+    return task_net_dir(params) / "info.json"

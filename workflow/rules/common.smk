@@ -1,25 +1,29 @@
-# Paths and wildcard values shared by the rules, all derived from the validated config.
+# Paths and wildcard values shared by the rules, all derived from the validated config: the paths
+# from csalic.study.layout (with Snakemake's wildcards in place of names), the points from the study.
 from pathlib import Path
 
-from csalic.study import layout
-from csalic.study.jobs import warmup_spec
 from csalic.names import POINT_PATTERN
+from csalic.study import layout
+from csalic.study.eval_sweep import study_points
+from csalic.study.jobs import warmup_spec
 from csalic.study.stages import settings as stage_settings
 
-STUDY = config["study"]
-ROOT = f"results/{STUDY}"
+ROOT = str(layout.root(config))
+DATA = str(layout.data_dir(config))
+TASK_NET = str(layout.task_net_dir(config))
+COMPLEXITY = str(layout.complexity_json(config))
+DEMO_OI = str(layout.dataset(config, "demo_oi")[1])
 # The commands read the merged config (params.yaml plus any --configfile) from this file, which
 # the Snakefile's onstart writes: parsing the graph (a dry run, --lint) writes nothing.
 PARAMS = str(layout.effective_params(config))
 ENV = "../../envs/csalic.yaml"
 VARIANTS = config["variants"]
-LAMBDAS = [layout.lambda_tag(x) for x in config["lambdas"]]
 DATASETS = config["eval"]["datasets"]
-POINTS = config["anchors"]["points"]
+POINTS = [name for name, _ in study_points(config)]  # every codec and anchor point, as the eval folders name them
 TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
 FIGURES = expand("results/figures/{name}.{ext}", name=["rate_accuracy", "ablation"], ext=["png", "pdf"])
 # an evaluation's data: the sets, and the converted JSON of the demo's OpenImages-format one
-DATASET_FILES = [f"{ROOT}/data"] + ([f"{ROOT}/openimages/demo_oi.json"] if "demo_oi" in DATASETS else [])
+DATASET_FILES = [DATA] + ([DEMO_OI] if "demo_oi" in DATASETS else [])
 METRICS = ["results/metrics/bd.json", "results/metrics/points.json", "results/plots/rate_accuracy.csv"]
 
 
@@ -30,7 +34,7 @@ wildcard_constraints:
 
 
 def job_files(variant="{variant}", job="{job}"):
-    d = f"{ROOT}/train/{variant}/{job}"
+    d = layout.variant_dir(config, variant) / job
     return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]
 
 
@@ -39,13 +43,13 @@ def train_inputs(wildcards):
     the task network and what it is fine-tuned from: its variant's warm-up (train.init: warmup) or
     warm start (pretrained)."""
     if wildcards.job == layout.WARMUP:
-        return [f"{ROOT}/data"]
+        return [DATA]
     parent = []
     if layout.uses_warmup(config):
         parent = job_files(wildcards.variant, layout.WARMUP)
     elif layout.uses_pretrained(config):
         parent = [str(layout.pretrained_checkpoint(config, wildcards.variant))]
-    return [f"{ROOT}/data", f"{ROOT}/task_net"] + parent
+    return [DATA, TASK_NET] + parent
 
 
 def train_settings(wildcards):
@@ -58,8 +62,12 @@ def train_settings(wildcards):
 def eval_inputs(wildcards):
     """The datasets and the task network; a codec's point also its trained checkpoint."""
     codec = layout.parse_csalic_point(wildcards.point)
-    ckpt = [] if codec is None else [f"{ROOT}/train/{codec[0]}/{layout.job_name(codec[1])}/final.pt"]
-    return DATASET_FILES + [f"{ROOT}/task_net"] + ckpt
+    ckpt = [] if codec is None else [str(layout.job_dir(config, *codec) / "final.pt")]
+    return DATASET_FILES + [TASK_NET] + ckpt
+
+
+def eval_dirs(point="{point}", datasets=DATASETS):
+    return [str(layout.eval_dir(config, d, point)) for d in datasets]
 
 
 def eval_settings(wildcards):

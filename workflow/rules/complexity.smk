@@ -1,6 +1,6 @@
 rule complexity:
     output:
-        f"{ROOT}/complexity/{config['model']['size']}_full.json",
+        COMPLEXITY,
     params:
         file=PARAMS,
         settings=stage_settings(config, "complexity"),

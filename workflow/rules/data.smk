@@ -1,6 +1,6 @@
 rule data:
     output:
-        directory(f"{ROOT}/data"),
+        directory(DATA),
     params:
         file=PARAMS,
         settings=stage_settings(config, "data"),
@@ -16,9 +16,9 @@ rule data:
 
 rule task_net:
     input:
-        f"{ROOT}/data",
+        DATA,
     output:
-        directory(f"{ROOT}/task_net"),
+        directory(TASK_NET),
     params:
         file=PARAMS,
         settings=stage_settings(config, "task_net"),
@@ -38,9 +38,9 @@ rule task_net:
 
 rule convert_openimages:
     input:
-        f"{ROOT}/data",
+        DATA,
     output:
-        f"{ROOT}/openimages/demo_oi.json",
+        DEMO_OI,
     params:
         file=PARAMS,
         settings=stage_settings(config, "convert_openimages"),

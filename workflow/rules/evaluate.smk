@@ -4,7 +4,7 @@ rule evaluate:
     input:
         eval_inputs,
     output:
-        [directory(f"{ROOT}/eval/{d}/{{point}}") for d in DATASETS],
+        [directory(d) for d in eval_dirs()],
     params:
         file=PARAMS,
         settings=eval_settings,

@@ -1,13 +1,7 @@
 rule report:
     input:
-        expand(
-            f"{ROOT}/eval/{{dataset}}/csalic-{{variant}}-lambda_{{lmbda}}",
-            dataset=DATASETS,
-            variant=VARIANTS,
-            lmbda=LAMBDAS,
-        ),
-        expand(f"{ROOT}/eval/{{dataset}}/{{point}}", dataset=DATASETS, point=POINTS),
-        f"{ROOT}/complexity/{config['model']['size']}_full.json",
+        [d for p in POINTS for d in eval_dirs(p)],
+        COMPLEXITY,
     output:
         [report(f, category="Tables", caption="../report/tables.rst") for f in TABLES],
         [report(f, category="Figures", caption=f"../report/{Path(f).stem}.rst") for f in FIGURES],
