@@ -134,3 +134,18 @@ def test_the_parts_are_the_folders():
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(ALLOWED) - {"shared"}
     assert _part("csalic.codec.model") == "codec" and _part("csalic.errors") == "shared"
     assert _part("csalic", ["layout"]) == "shared" and _part("csalic.study.layout") == "study"
+
+
+def test_what_the_snakefile_imports_is_torch_free():
+    """Snakemake imports these while it parses the graph, on every run and dry run: no torch there."""
+    import re
+    import subprocess
+    import sys
+
+    text = "\n".join(p.read_text() for p in [PACKAGE.parent / "Snakefile", *(PACKAGE.parent / "workflow").rglob("*.smk")])
+    modules = sorted(set(re.findall(r"^from (csalic[\w.]*) import", text, re.M)))
+    assert "csalic.study" in modules and "csalic.study.pipeline" in modules  # layout comes as `from csalic.study import`
+    code = "import importlib, sys\nfrom csalic.study import layout\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules) + \
+        "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'compressai') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
