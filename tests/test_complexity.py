@@ -120,6 +120,10 @@ def test_cli_json(capsys):
                         "device_name", "threads"):
         assert key in r
     assert r["flops"] == 2 * r["macs"] and r["encode_s"] > 0 and r["threads"] == 1
+    from csalic.codec.model import build_model
+
+    assert r["modules"] == [name for name, _ in build_model("demo", "full").named_children()]
+    assert sorted(r["modules"]) == sorted(r["macs_by_module"]) == sorted(r["params_by_module"])
 
 
 def test_cli_table(capsys):

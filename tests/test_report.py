@@ -134,3 +134,7 @@ def test_table3_lists_params_and_macs_by_module():
     md = to_markdown(table3([d]))
     assert "by module (params M / MACs G at 768x512): fusion 1.00/2.00, cgm 2.00/4.00." in md
     assert "| Proposed (CSA-LIC), paper size | 768x512 | 6.00 | 12.00 | 3.00 |" in md
+    # a JSON file comes back with sorted keys: the note follows the codec's order the file records
+    ordered = to_markdown(table3([dict(d, params_by_module={"cgm": 2_000_000, "fusion": 1_000_000},
+                                       modules=["fusion", "cgm"])]))
+    assert "768x512): fusion 1.00/2.00, cgm 2.00/4.00." in ordered

@@ -304,6 +304,7 @@ def measure(size: str, variant: str = "full", height: int = 512, width: int = 76
         "flops_g": macs["flops"] / 1e9,
         "params_by_module": params["by_module"],
         "macs_by_module": macs["by_module"],
+        "modules": list(params["by_module"]),  # the codec's order (the JSON's keys come sorted)
         "macs_analytic": macs["analytic"],
         "threads": torch.get_num_threads(),
     }

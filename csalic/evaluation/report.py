@@ -483,7 +483,8 @@ def table3(complexity: Sequence[dict[str, Any]], show_paper: bool = True) -> Tab
     for d in complexity:
         by_params, by_macs = d.get("params_by_module") or {}, d.get("macs_by_module") or {}
         if by_params:
-            parts = [f"{name} {n / 1e6:.2f}/{by_macs.get(name, 0) / 1e9:.2f}" for name, n in by_params.items()]
+            order = [m for m in d.get("modules") or [] if m in by_params] or list(by_params)
+            parts = [f"{name} {by_params[name] / 1e6:.2f}/{by_macs.get(name, 0) / 1e9:.2f}" for name in order]
             notes.append(f"CSA-LIC {d.get('variant', 'full')}, {d.get('size', '?')} size, by module (params M / MACs G "
                          f"at {d.get('width', '?')}x{d.get('height', '?')}): {', '.join(parts)}.")
     if not complexity:
