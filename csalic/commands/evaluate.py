@@ -70,12 +70,10 @@ def _params(path: str | None) -> dict | None:
 def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import run_evaluation
 
-    params = _params(args.params)
-    phash = None
-    if params is not None:
-        from ..study.params import params_hash
+    from ..study.params import params_hash
 
-        phash = params_hash(params)
+    params = _params(args.params)
+    phash = params_hash(params) if params is not None else None
     vvc = {"vvc_encoder": args.vvc_encoder or (params or {}).get("anchors", {}).get("vvc_encoder"),
            "vvc_decoder": args.vvc_decoder, "config": args.vvc_config, "preset": args.vvc_preset}
     run_evaluation(args.codec, args.images, args.annotations, dataset_name=args.dataset_name, task_net=args.task_net,

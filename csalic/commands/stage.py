@@ -28,11 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     for s in STAGES:
         q = stages.add_parser(s.name, help=s.does, description=f"Workflow stage {s.name}: {s.does}.")
         q.add_argument("--params", default="params.yaml", help="study description (default: %(default)s)")
-        q.set_defaults(func=_HANDLERS.get(s.name, _run))
-        if s.name == "train":
-            _train_options(q)
-        elif s.name == "evaluate":
-            _evaluate_options(q)
+        handler, options = _OWN.get(s.name, (_run, None))
+        q.set_defaults(func=handler)
+        if options:
+            options(q)
 
 
 def _train_options(t: argparse.ArgumentParser) -> None:
@@ -97,4 +96,5 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-_HANDLERS = {"train": _train, "evaluate": _evaluate}
+# the stages with options of their own: (handler, options); the others take the study only (_run)
+_OWN = {"train": (_train, _train_options), "evaluate": (_evaluate, _evaluate_options)}
