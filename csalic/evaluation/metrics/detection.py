@@ -63,24 +63,26 @@ def has_masks(results: Iterable[dict[str, Any]]) -> bool:
     return any("segmentation" in r for r in results)
 
 
-def coco_map50(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox",
-               image_ids: Sequence[int] | None = None) -> float | None:
-    """AP@0.5 (COCOeval ``stats[1]``) of ``results`` against the ``coco_gt`` COCO object."""
-    from pycocotools.cocoeval import COCOeval
-
+def _image_ids(coco_gt, iou_type: str, image_ids: Sequence[int] | None) -> list[int]:
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
-    ids = sorted(int(i) for i in (image_ids if image_ids is not None else coco_gt.getImgIds()))
-    if not coco_gt.getAnnIds(imgIds=ids, iscrowd=None):
-        return None
+    return sorted(int(i) for i in (image_ids if image_ids is not None else coco_gt.getImgIds()))
+
+
+def _results_for(results: Sequence[dict[str, Any]], iou_type: str, ids: list[int]) -> list[dict[str, Any]]:
+    """The results COCOeval should see for ``iou_type`` on the images ``ids``."""
     if iou_type == "segm":
         dets = [{k: v for k, v in r.items() if k != "bbox"} for r in results if "segmentation" in r]
     else:
         dets = [{k: v for k, v in r.items() if k != "segmentation"} for r in results]
     wanted = set(ids)
-    dets = [d for d in dets if int(d["image_id"]) in wanted]
-    if not dets:
-        return 0.0
+    return [d for d in dets if int(d["image_id"]) in wanted]
+
+
+def _cocoeval_50(coco_gt, dets: list[dict[str, Any]], iou_type: str, ids: list[int]):
+    """COCOeval at the single IoU threshold 0.5, evaluated, accumulated and summarised (quietly)."""
+    from pycocotools.cocoeval import COCOeval
+
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):
         coco_dt = coco_gt.loadRes(dets)
@@ -90,8 +92,43 @@ def coco_map50(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    value = float(ev.stats[1])
+    return ev
+
+
+def coco_map50(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox",
+               image_ids: Sequence[int] | None = None) -> float | None:
+    """AP@0.5 (COCOeval ``stats[1]``) of ``results`` against the ``coco_gt`` COCO object."""
+    ids = _image_ids(coco_gt, iou_type, image_ids)
+    if not coco_gt.getAnnIds(imgIds=ids, iscrowd=None):
+        return None
+    dets = _results_for(results, iou_type, ids)
+    if not dets:
+        return 0.0
+    value = float(_cocoeval_50(coco_gt, dets, iou_type, ids).stats[1])
     return None if value < 0 else value
+
+
+def coco_ap50_per_class(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox",
+                        image_ids: Sequence[int] | None = None) -> dict[int, float]:
+    """AP@0.5 per category id, for the categories with (non-crowd) ground truth in the evaluated images.
+
+    Read from COCOeval's ``eval["precision"]`` at IoU 0.5, area "all", maxDets 100: the mean over the
+    101 recall thresholds, -1 (no ground truth) left out, so the mean over categories is
+    :func:`coco_map50`.  No results at all: AP 0 for every such category.
+    """
+    ids = _image_ids(coco_gt, iou_type, image_ids)
+    dets = _results_for(results, iou_type, ids)
+    if not dets:
+        anns = coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=ids, iscrowd=None))
+        return {int(c): 0.0 for c in sorted({a["category_id"] for a in anns if not a.get("iscrowd", 0)})}
+    ev = _cocoeval_50(coco_gt, dets, iou_type, ids)
+    area, m = ev.params.areaRngLbl.index("all"), list(ev.params.maxDets).index(100)
+    out = {}
+    for k, cat in enumerate(ev.params.catIds):
+        p = ev.eval["precision"][0, :, k, area, m]
+        if (p > -1).any():
+            out[int(cat)] = float(np.mean(p[p > -1]))
+    return out
 
 
 def map50_all(coco_gt, results: Sequence[dict[str, Any]], image_ids: Sequence[int] | None = None,
