@@ -4,7 +4,7 @@
 
 from snakemake.utils import min_version, validate
 
-from csalic.study.params import SCHEMA_PATH
+from csalic.study.params import SCHEMA_PATH, check_init_keys
 from csalic.study.pipeline import write_effective_params
 
 min_version("9.0")
@@ -14,6 +14,7 @@ configfile: "params.yaml"
 
 
 validate(config, str(SCHEMA_PATH))  # the package's schema, the one every csalic command checks
+check_init_keys(config["train"], "config")  # and the keys its train.init reads, as they do
 
 
 include: "workflow/rules/common.smk"

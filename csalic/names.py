@@ -20,3 +20,7 @@ POINT_PATTERN = r"none|(hevc|jpeg|webp|avif)-q\d+|(vvc|hevc)-qp\d+"
 # Steps of the demo task network's training (`csalic train-task-net --steps`): mAP@0.5 = 1.0 (bbox
 # and segm) on the default demo data in ~3 CPU minutes.
 DEMO_TASK_STEPS = 300
+
+# the files of a demo task-network warm start (csalic pretrain-task-net); the workflows list them as inputs
+TASK_WARM_START_WEIGHTS = "demo_task_net.pt"
+TASK_WARM_START_PROVENANCE = "provenance.json"

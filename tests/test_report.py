@@ -138,3 +138,26 @@ def test_table3_lists_params_and_macs_by_module():
     ordered = to_markdown(table3([dict(d, params_by_module={"cgm": 2_000_000, "fusion": 1_000_000},
                                        modules=["fusion", "cgm"])]))
     assert "768x512): fusion 1.00/2.00, cgm 2.00/4.00." in ordered
+
+
+def test_the_ablation_legend_covers_no_data(report):
+    """The legend lies below the panels: no plotted point of any curve falls inside it."""
+    from csalic.evaluation.report import draw_ablation
+
+    _, study, _ = report
+    fig = draw_ablation(study)
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "baseline" in labels and "full" in labels and any("HEVC" in lab for lab in labels)
+    points = 0
+    for ax in fig.axes:
+        assert not ax.get_window_extent().overlaps(legend)
+        for line in ax.get_lines():
+            for x, y in ax.transData.transform(line.get_xydata()):
+                points += 1
+                assert not legend.contains(x, y)
+    assert points > 10
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

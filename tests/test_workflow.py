@@ -30,7 +30,7 @@ def micro_study(path: Path, **train) -> dict:
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     # the demo's warm-up, continuing the committed warm starts (copied above)
-    params = micro_params(**({"init": "warmup", "finetune_steps": 3, "pretrained": "pretrained/demo"} | train))
+    params = micro_params(**({"init": "warmup", "finetune_steps": 3, "warmup_from": "pretrained/demo"} | train))
     params["task"]["demo_steps"] = 4
     params["anchors"]["points"] = ["none", "vvc-qp50", "vvc-qp62", "jpeg-q80"]  # VVC: the bundled FFmpeg's
     params["complexity"].update(height=64, width=64, latency_runs=1)
@@ -307,6 +307,24 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     # the two new λ's jobs (no warm-up) and their two points (no anchor point), each on both datasets
     assert jobs.get("train") == "2" and jobs.get("evaluate") == "2", plan.stdout
     assert not {"data", "convert_openimages", "task_net"} & set(jobs), plan.stdout
+
+    # the stages that code no image start without torch or compressai (each seconds to import)
+    write_params(tmp_path / "params.yaml", dict(params, lambdas=[0.001, 0.01]))
+    for stage in ("report", "data"):
+        probe = run([sys.executable, "-c", IMPORT_PROBE, stage], tmp_path)
+        assert probe.returncode == 0, probe.stderr[-2000:]
+        got = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert got == {"rc": 0, "heavy": []}, (stage, got)
+
+
+# run in a fresh interpreter: a stage through the CLI, then which heavy modules it imported
+IMPORT_PROBE = """
+import json, sys
+from csalic.cli import main
+rc = main(["stage", sys.argv[1], "--params", "params.yaml"])
+heavy = sorted(m for m in ("torch", "torchvision", "compressai", "torch_geometric") if m in sys.modules)
+print(json.dumps({"rc": rc, "heavy": heavy}))
+"""
 
 
 @pytest.mark.slow

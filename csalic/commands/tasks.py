@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..names import DEMO_TASK_STEPS as DEFAULT_STEPS
 
@@ -16,6 +17,35 @@ def _train(args: argparse.Namespace) -> int:
 
     train_and_save(args.data, args.out, steps=args.steps, seed=args.seed, threads=args.threads,
                    batch_size=args.batch_size, lr=args.lr, progress=not args.quiet)
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ..study import layout
+    from ..study import params as P
+    from ..tasks import warm_start
+    from ..tasks.demo_net import metrics_path, train_and_save
+
+    params = P.load(args.params)
+    if params["mode"] != "demo" or params["task"]["name"] != "demo_mask_rcnn":
+        raise SystemExit(f"error: {args.params}: pretrain-task-net trains the demo network "
+                         "(mode: demo, task.name: demo_mask_rcnn)")
+    data = layout.demo_data(params)
+    if not (data / "annotations" / "instances_train.json").is_file():
+        from ..data.demo import generate_demo
+
+        d = params["data"]["demo"]
+        generate_demo(data, n_train=d["train"], n_val=d["val"], size=(d["width"], d["height"]), seed=params["seed"])
+    t = params["task"]
+    weights = Path(args.out) / warm_start.WEIGHTS
+    record = train_and_save(data, weights, steps=t["demo_steps"], seed=params["seed"],
+                            threads=int(t.get("demo_threads", 1)), progress=not args.quiet, **warm_start.TRAINER)
+    metrics_path(weights).unlink(missing_ok=True)  # provenance.json holds these numbers
+    command = "csalic pretrain-task-net " + shlex.join(["--params", args.params, "--out", args.out])
+    written = warm_start.export(params, record, weights, args.out, data, command)
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
@@ -47,6 +77,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "several times faster than 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "pretrain-task-net", help="train the demo task network once, as the warm start demo studies install",
+        description="Train the demo network at a study's settings (task.demo_steps, task.demo_threads, seed; "
+                    "generating its data first if need be) and write OUT/demo_task_net.pt, OUT/provenance.json "
+                    "and OUT/README.md. A study whose task.warm_start is OUT copies these weights instead of "
+                    "training when its settings, training data and csalic/tasks/demo_net.py match the provenance.")
+    p.add_argument("--params", default="params.yaml", help="study whose network to train (default: %(default)s)")
+    p.add_argument("--out", default="pretrained/demo_task_net", help="output folder (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("task-nets", help="list the task networks load_task_network knows",
                        description="Print the registry names accepted wherever a task network is named.")

@@ -72,7 +72,7 @@ def is_current(out: Path, inputs: dict[str, Any]) -> bool:
 
 
 def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> str:
-    """Body of one Ray task (module level so Ray pickles it by reference)."""
+    """Body of one Ray task (module level: the dispatcher and Ray find it by name)."""
     import ray
     import torch
 
@@ -84,22 +84,27 @@ def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> 
     return str(out)
 
 
-def evaluate_points(params: dict, datasets: list[str], *, track: bool = True,
+def evaluate_points(params: dict, datasets: list[str], *, points: list[str] | None = None, track: bool = True,
                     address: str | None = None, echo=print) -> list[Path]:
-    """Evaluate every point of the study on ``datasets`` that is not already current; returns all folders."""
+    """Evaluate the study's points (or the named ones) on ``datasets`` unless already current; returns all folders."""
     for dataset in datasets:
         if dataset not in params["eval"]["datasets"]:
             raise CsalicError(f"dataset {dataset!r} is not in eval.datasets "
                               f"({', '.join(params['eval']['datasets'])})")
-    missing = [f"{v} λ={layout.lambda_tag(lm)}" for v in params["variants"] for lm in params["lambdas"]
-               if not (layout.job_dir(params, v, lm) / "final.pt").is_file()]
+    chosen = study_points(params)
+    if points is not None:
+        from .pipeline import point_keywords
+
+        known = dict(chosen)
+        chosen = [(p, known[p] if p in known else point_keywords(p)) for p in dict.fromkeys(points)]
+    missing = [f"{kw['variant']} λ={layout.lambda_tag(kw['lmbda'])}" for _, kw in chosen if "variant" in kw
+               and not (layout.job_dir(params, kw["variant"], kw["lmbda"]) / "final.pt").is_file()]
     if missing:
         raise CsalicError(f"trained codec(s) not found: {', '.join(missing)}: run their training stage first")
-    points = study_points(params)
     todo, outs = [], []
     for dataset in datasets:
         common = common_inputs(params, dataset)
-        for name, kw in points:
+        for name, kw in chosen:
             outs.append(layout.eval_dir(params, dataset, name))
             inputs = point_inputs(params, common, **kw)
             if is_current(outs[-1], inputs):
@@ -129,22 +134,23 @@ def _run(params: dict, todo: list, *, track: bool, address: str | None, echo) ->
             resources["num_gpus"] = ray_cfg.get("gpus_per_task", 1)
         echo(f"ray: {addr}, {len(todo)} evaluation(s), each asking for "
              + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
-        remote = ray.remote(_eval_task).options(max_retries=int(ray_cfg.get("max_retries", 2)),
-                                                retry_exceptions=True, **resources)
+        from .raycluster import submitter
+
+        sub = submitter()
+        options = {"max_retries": int(ray_cfg.get("max_retries", 2)), "retry_exceptions": True, **resources}
         cwd = str(Path.cwd())
-        pending = {remote.remote(cwd, params, dataset, kw, inputs): (dataset, name)
+        pending = {sub.submit("csalic.study.eval_sweep:_eval_task", options, (cwd, params, dataset, kw, inputs),
+                              str(layout.eval_dir(params, dataset, name).resolve())): (dataset, name)
                    for dataset, name, kw, inputs in todo}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             dataset, name = pending.pop(ready[0])
-            try:
-                out = Path(ray.get(ready[0]))
-            except Exception as exc:  # RayTaskError wraps the point's own exception
-                cause = getattr(exc, "cause", None) or exc
-                lines = str(cause).strip().splitlines()
-                failed.append(f"{dataset} {name}: {(lines[-1] if lines else type(cause).__name__)[:300]}")
+            value, msg = sub.outcome(ready[0])
+            if msg is not None:
+                failed.append(f"{dataset} {name}: {msg}")
                 echo(f"FAILED {failed[-1]}")
                 continue
+            out = Path(value)
             summary = json.loads((out / "summary.json").read_text())
             echo(f"done {dataset} {name}: {summary['bpp']:.4f} bpp, mAP@0.5 bbox {summary['map50_bbox']}")
             if track:

@@ -110,7 +110,7 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
     It leaves D_f out, so it needs no task network (the workflow trains it while the
     task network trains) and it is the same start for every λ: after it, λ is the only
     difference between the variant's jobs, and their rates come out in λ's order.  It
-    starts from scratch, or from ``<train.pretrained>/<variant>.pt`` when that is set (a
+    starts from scratch, or from ``<train.warmup_from>/<variant>.pt`` when that is set (a
     warm-up continued at another λ, as config/pretrain_mid.yaml does).
     """
     if not layout.uses_warmup(params):
@@ -121,8 +121,8 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
     if lw is None or not float(lw) > 0:
         raise CsalicError(f"train.warmup_lambda must be a positive number under train.init: warmup, got {lw!r}")
     init_from = init_hash = None
-    if params["train"].get("pretrained"):
-        path = layout.pretrained_checkpoint(params, variant)
+    path = layout.warmup_source(params, variant)
+    if path is not None:
         init_from, init_hash = str(path), f"sha256:{file_sha256(path, 'warm-start checkpoint')}"
     return _spec(params, variant, float(lw), train, layout.warmup_dir(params, variant), max_steps, device,
                  init_from, init_hash, stage="warmup")

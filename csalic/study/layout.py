@@ -98,6 +98,12 @@ def pretrained_checkpoint(params: dict, variant: str) -> Path:
     return Path(params["train"].get("pretrained") or "pretrained/demo") / f"{variant}.pt"
 
 
+def warmup_source(params: dict, variant: str) -> Path | None:
+    """``<train.warmup_from>/<variant>.pt``, what a warm-up continues; None: it starts from scratch."""
+    src = params["train"].get("warmup_from")
+    return Path(src) / f"{variant}.pt" if src else None
+
+
 def warmup_dir(params: dict, variant: str) -> Path:
     return variant_dir(params, variant) / job_name(None)
 
@@ -155,6 +161,16 @@ def parse_csalic_point(point: str) -> tuple[str, float] | None:
 
 def complexity_json(params: dict) -> Path:
     return root(params) / "complexity" / f"{params['model']['size']}_full.json"
+
+
+def task_warm_start_files(params: dict) -> list[Path]:
+    """The committed demo task network ``task.warm_start`` names, when it is there (else the stage trains)."""
+    from ..names import TASK_WARM_START_PROVENANCE, TASK_WARM_START_WEIGHTS
+
+    warm = params["task"].get("warm_start")
+    if params["mode"] != "demo" or not warm:
+        return []
+    return [p for p in (Path(warm) / TASK_WARM_START_PROVENANCE, Path(warm) / TASK_WARM_START_WEIGHTS) if p.is_file()]
 
 
 def task_net_info(params: dict) -> Path:

@@ -48,7 +48,22 @@ def validate(params: dict, source: str = "params") -> dict:
             key = f"{where}/{extra[0]}" if where != "(top level)" else extra[0]
             raise CsalicError(f"{source}: unknown key '{key}' (allowed: {', '.join(err.schema.get('properties', {}))})")
         raise CsalicError(f"{source}: '{_where(err)}': {err.message}")
+    check_init_keys(params["train"], source)
     return params
+
+
+# the train keys that only some train.init read: a value set for another init would be silently unused
+INIT_READS = {"scratch": (), "warmup": ("warmup_from", "finetune_steps", "warmup_lambda"),
+              "pretrained": ("pretrained", "finetune_steps")}
+
+
+def check_init_keys(train: dict, source: str) -> None:
+    init = train.get("init", "scratch")
+    for key in ("pretrained", "warmup_from", "finetune_steps", "warmup_lambda"):
+        if train.get(key) is not None and key not in INIT_READS[init]:
+            readers = [i for i, keys in INIT_READS.items() if key in keys]
+            raise CsalicError(f"{source}: 'train/{key}' is set but train.init: {init} does not read it "
+                              f"(only {' or '.join(readers)} does): set it to null")
 
 
 def load(path: str | Path = "params.yaml") -> dict:

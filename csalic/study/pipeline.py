@@ -114,7 +114,11 @@ def convert_openimages(params: dict) -> Path:
 
 
 def task_net(params: dict) -> None:
-    """Demo: train the demo's own task network.  Paper: check and describe the configured one.
+    """Demo: install the demo's committed task network, or train it.  Paper: check and describe the configured one.
+
+    ``task.warm_start`` names a folder from ``csalic pretrain-task-net``; its weights are used only
+    when they were trained at this study's settings on the same data by the same code, so a study
+    that changes any of these still gets the network its settings describe.
 
     The demo network trains on ``task.demo_threads`` threads whatever the machine: a different
     thread count sums in another order and gives another network, so Snakemake and DVC, on any
@@ -125,10 +129,20 @@ def task_net(params: dict) -> None:
     if params["mode"] == "demo" and not params["task"]["weights"]:
         if params["task"]["name"] != "demo_mask_rcnn":
             raise CsalicError("demo mode without task.weights trains the demo network: set task.name: demo_mask_rcnn")
-        from ..tasks.demo_net import train_and_save
+        from ..tasks import warm_start
 
-        metrics = train_and_save(layout.demo_data(params), layout.task_net(params), steps=params["task"]["demo_steps"],
-                                 seed=params["seed"], threads=threads, progress=False)
+        warm = params["task"].get("warm_start")
+        why = warm_start.mismatch(params, warm, layout.demo_data(params)) if warm else "task.warm_start is null"
+        if why is None:
+            metrics = warm_start.install(warm, layout.task_net(params))
+            print(f"installed the demo task network from {warm} (trained at this study's settings)")
+        else:
+            from ..tasks.demo_net import train_and_save
+
+            print(f"training the demo task network: {why}")
+            metrics = train_and_save(layout.demo_data(params), layout.task_net(params),
+                                     steps=params["task"]["demo_steps"], seed=params["seed"], threads=threads,
+                                     progress=False, **warm_start.TRAINER)
     else:
         check_paper_inputs(params)
         metrics = {}
@@ -167,17 +181,13 @@ def evaluate(params: dict, points: list[str] | None = None, datasets: list[str] 
              track: bool = True) -> list[Path]:
     """Evaluate codec and anchor points on the study's datasets; returns the result folders.
 
-    Named ``points`` (Snakemake's one job per point) are evaluated here, one after another.
-    Without them every point of the study is, side by side as Ray tasks, skipping those already
-    evaluated with the same inputs (DVC's one stage: it runs its stages one after another).
+    Without ``points``, every point of the study (DVC's one stage); with them, those (Snakemake's
+    one job per point).  Either way as Ray tasks side by side, on the keeper's warm workers, skipping
+    what was already evaluated with the same inputs.
     """
-    datasets = list(datasets or params["eval"]["datasets"])
-    if points is None:
-        from .eval_sweep import evaluate_points
+    from .eval_sweep import evaluate_points
 
-        return evaluate_points(params, datasets, track=track)
-    chosen = [point_keywords(p) for p in points]
-    return [evaluate_point(params, d, track=track, **kw) for kw in chosen for d in datasets]
+    return evaluate_points(params, list(datasets or params["eval"]["datasets"]), points=points, track=track)
 
 
 def point_keywords(point: str) -> dict:

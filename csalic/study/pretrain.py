@@ -103,8 +103,8 @@ def export(params: dict, out_dir: str | Path, params_file: str = "config/pretrai
     readme = README_TEMPLATE.format(
         name=out.name, out=out.as_posix(), params_file=params_file, study=params["study"],
         params_hash=next(iter(provenance.values()))["params_hash"], steps=t["max_steps"],
-        start=(f"continuing `{t['pretrained']}/<variant>.pt` (its sha256 is each job's `init` in provenance.json)"
-               if t.get("pretrained") else "from scratch"),
+        start=(f"continuing `{t['warmup_from']}/<variant>.pt` (its sha256 is each job's `init` in provenance.json)"
+               if t.get("warmup_from") else "from scratch"),
         lmbda=float(t["warmup_lambda"]), n_train=d["train"], size=f"{d['width']}x{d['height']}", crop=t["crop"],
         batch=t["batch_size"], lr=t["lr"], lr_constant_epochs=t["lr_constant_epochs"],
         lr_halve_every=t["lr_halve_every"], hours=sum(p["wall_s"] for p in provenance.values()) / 3600,

@@ -9,6 +9,9 @@ lock on a file of its own while it runs; the keeper shuts Ray down once no such
 lock has been held for ``idle_s`` seconds, so a killed workflow leaves nothing
 running for long.
 
+The keeper also starts the dispatcher (:mod:`csalic.study.dispatch`) that sweeps hand their
+tasks to, so that all of them run on the keeper's warm Ray workers.
+
 Exposure: the dashboard UI is off (Ray's dashboard process listens on 127.0.0.1
 only).  Ray's own ports listen on the machine's address, as Ray always does (it
 maps localhost to that address), so the instance runs with Ray's token
@@ -56,12 +59,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _recorded_address(registry: Path) -> str | None:
+def _recorded(registry: Path) -> dict | None:
     try:
         info = json.loads((registry / "address.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return info["address"] if _pid_alive(int(info.get("pid", -1))) else None
+    return info if _pid_alive(int(info.get("pid", -1))) else None
+
+
+def _recorded_address(registry: Path) -> str | None:
+    info = _recorded(registry)
+    return info["address"] if info else None
+
+
+_keeper_code: str | None = None  # the code fingerprint of the keeper this process joined (None: a cluster)
+
+
+def submitter():
+    """A :class:`csalic.study.dispatch.Submitter` for the instance :func:`connect` joined."""
+    from .dispatch import Submitter
+
+    return Submitter(_keeper_code)
 
 
 def _active_clients(registry: Path) -> int:
@@ -165,10 +183,13 @@ def connect(address: str | None = None, registry: str | Path = "results/.ray", n
     with _locked(reg / "registry.lock"):
         fcntl.flock(client, fcntl.LOCK_SH)
         address = _recorded_address(reg) or _start_keeper(reg, num_cpus, num_gpus, idle_s)
+    global _keeper_code
     try:
         ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+        _keeper_code = (_recorded(reg) or {}).get("code")
         yield address
     finally:
+        _keeper_code = None
         ray.shutdown()
         fcntl.flock(client, fcntl.LOCK_UN)
         client.close()
@@ -192,7 +213,11 @@ def keep(registry: Path, num_cpus: int | None, num_gpus: int | None, idle_s: flo
     # "local": a new instance, never one that `ray start` left recorded in /tmp/ray
     ctx = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                    logging_level="WARNING")
-    atomic_write_json(registry / "address.json", {"address": ctx.address_info["gcs_address"], "pid": os.getpid()})
+    from .dispatch import code_fingerprint, start
+
+    dispatcher = start()  # noqa: F841 (held: the actor lives while the keeper does)
+    atomic_write_json(registry / "address.json", {"address": ctx.address_info["gcs_address"], "pid": os.getpid(),
+                                                  "code": code_fingerprint()})
     idle_since: float | None = None
     while True:
         time.sleep(1.0)

@@ -22,12 +22,8 @@ from ..io import atomic_write_json
 from .jobs import JobSpec, finished_summary, spec_from_params, warmup_spec
 
 
-def _run_job(spec_dict: dict[str, Any], *after: Any) -> dict[str, Any]:
-    """Body of one Ray task (module level so Ray pickles it by reference).
-
-    ``after`` holds the results of the jobs it is fine-tuned from (passed as object
-    refs, so Ray starts it only once they have finished, and fails it if they fail).
-    """
+def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Body of one Ray task (module level: the dispatcher and Ray find it by name)."""
     import ray
     import torch
 
@@ -118,38 +114,44 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
                 resources = {"num_cpus": ray_cfg.get("cpus_per_task", 1)}
             echo(f"ray: {addr}, {len(todo)} job(s), each asking for "
                  + ", ".join(f"{v} {k.split('_')[1][:-1].upper()}" for k, v in resources.items()))
-            remote = ray.remote(_run_job).options(max_retries=int(ray_cfg.get("max_retries", 2)),
-                                                  retry_exceptions=True, **resources)
-            refs: dict[str, Any] = {}  # job folder -> its task, so a fine-tuned job waits for its parent
-            pending = {}
-            for spec in todo:
-                after = [refs[str(Path(spec.init_from).parent)]] if spec.init_from and \
-                    str(Path(spec.init_from).parent) in refs else []
-                ref = remote.remote(asdict(spec), *after)
-                refs[spec.out_dir] = ref
-                pending[ref] = spec
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                ref = ready[0]
-                spec = pending.pop(ref)
-                try:
-                    out = ray.get(ref)
-                except Exception as exc:  # RayTaskError wraps the job's own exception
-                    cause = getattr(exc, "cause", None) or exc
-                    msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-                    parent = str(Path(spec.init_from).parent) if spec.init_from else None
-                    if any(f["out_dir"] == parent for f in failed):
-                        msg = f"not trained: the job it is fine-tuned from ({parent}) failed"
-                    failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
-                                   "error": msg[:300]})
-                    echo(f"FAILED {_name(spec)} after {int(ray_cfg.get('max_retries', 2)) + 1} "
-                         f"attempt(s): {msg[:300]}")
+            from .raycluster import submitter
+
+            sub = submitter()
+            options = {"max_retries": int(ray_cfg.get("max_retries", 2)), "retry_exceptions": True, **resources}
+            parent_of = {spec.out_dir: str(Path(spec.init_from).parent) if spec.init_from else None for spec in todo}
+            waiting = list(todo)  # a fine-tuned job is submitted once the job it continues has finished
+            pending: dict[Any, JobSpec] = {}
+            finished: set[str] = set()
+            while waiting or pending:
+                for spec in list(waiting):
+                    parent = parent_of[spec.out_dir]
+                    if parent in parent_of and parent not in finished:
+                        if any(f["out_dir"] == parent for f in failed):
+                            waiting.remove(spec)
+                            failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage,
+                                           "out_dir": spec.out_dir,
+                                           "error": f"not trained: the job it is fine-tuned from ({parent}) failed"})
+                            echo(f"FAILED {_name(spec)}: {failed[-1]['error']}")
+                        continue
+                    waiting.remove(spec)
+                    pending[sub.submit("csalic.study.sweep:_run_job", options, (asdict(spec),), spec.out_dir)] = spec
+                if not pending:
                     continue
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                spec = pending.pop(ready[0])
+                out, msg = sub.outcome(ready[0])
+                if msg is not None:
+                    failed.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
+                                   "error": msg})
+                    echo(f"FAILED {_name(spec)} after {int(ray_cfg.get('max_retries', 2)) + 1} attempt(s): {msg}")
+                    continue
+                finished.add(spec.out_dir)
                 results.append({"variant": spec.variant, "lmbda": spec.lmbda, "stage": spec.stage, "out_dir": spec.out_dir,
                                 "status": "trained", "summary": out["summary"], "worker": out["worker"]})
                 s = out["summary"]["final"]
                 echo(f"done {_name(spec)}: bpp {s['bpp']:.4f}, PSNR {s['psnr']:.2f} dB "
-                     f"({out['worker']['device']}, CUDA_VISIBLE_DEVICES={out['worker']['cuda_visible_devices']})")
+                     f"({out['worker']['device']}, CUDA_VISIBLE_DEVICES={out['worker']['cuda_visible_devices']}"
+                     f"{', warm worker' if sub.warm else ''})")
     if track:
         from .tracking import log_training_job
 

@@ -17,6 +17,7 @@ rule data:
 rule task_net:
     input:
         DATA,
+        [str(p) for p in layout.task_warm_start_files(config)],
     output:
         directory(TASK_NET),
     params:
