@@ -19,70 +19,94 @@ ENV = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
 DRIVER = textwrap.dedent("""
     import json, sys
     from csalic.study.raycluster import connect, submitter
-    fn, key, code = sys.argv[1], sys.argv[2], sys.argv[3]
+    fn, key, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     with connect(registry="reg", idle_s=10):
-        import ray
         sub = submitter()
-        refs = [sub.submit(fn, {"num_cpus": 1}, (code,), key) for _ in range(int(sys.argv[4]))]
-        print(json.dumps({"warm": sub.warm, "job": ray.get_runtime_context().get_job_id(),
-                          "outcomes": [sub.outcome(r) for r in refs]}), flush=True)
+        refs = [sub.submit(fn, {"num_cpus": 1}, tuple(args), key) for _ in range(int(sys.argv[4]))]
+        print("submitted", flush=True)
+        out = [sub.outcome(r) for r in refs]
+        print(json.dumps({"warm": sub.warm, "outcomes": [[v.decode() if isinstance(v, bytes) else v, e]
+                                                         for v, e in out]}), flush=True)
 """)
 
-# the task: sleep, append a line per execution to a file, return the Ray job it ran in
-PROBE = ("(__import__('time').sleep({sleep}), open({log!r}, 'a').write('ran\\n'), "
-         "__import__('ray').get_runtime_context().get_job_id())[-1]")
 
+def _driver(cwd: Path, key: str, fn: str, *args, copies: int = 1) -> subprocess.Popen:
+    import json
 
-def _driver(cwd: Path, key: str, code: str, copies: int = 1) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", DRIVER, "builtins:eval", key, code, str(copies)], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-c", DRIVER, fn, key, json.dumps(args), str(copies)], cwd=cwd,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.slow
-def test_tasks_of_two_processes_run_once_per_key_on_the_keepers_workers(tmp_path):
+def _probe(log: Path, sleep: float) -> list[str]:
+    """A task that sleeps, appends a line per execution to ``log`` and returns its Ray worker's pid."""
+    return ["sh", "-c", f"sleep {sleep}; echo ran >> {log}; echo $PPID"]
+
+
+def _result(proc: subprocess.Popen) -> dict:
     import json
+
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_tasks_of_two_processes_run_once_per_key_on_the_keepers_warm_workers(tmp_path):
+    import psutil
 
     log = tmp_path / "ran.log"
     # two processes ask for the same key at once (a rerun joining a running task), twice each
-    first = _driver(tmp_path, "k1", PROBE.format(sleep=3, log=str(log)), copies=2)
-    time.sleep(1.5)
-    second = _driver(tmp_path, "k1", PROBE.format(sleep=3, log=str(log)), copies=2)
-    outs = []
-    for proc in (first, second):
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err[-2000:]
-        outs.append(json.loads(out.strip().splitlines()[-1]))
+    first = _driver(tmp_path, "k1", "subprocess:check_output", _probe(log, 4), copies=2)
+    time.sleep(2)
+    second = _driver(tmp_path, "k1", "subprocess:check_output", _probe(log, 4), copies=2)
+    outs = [_result(first), _result(second)]
     assert all(o["warm"] for o in outs)
     assert log.read_text() == "ran\n"  # four requests, one execution
-    jobs = {value for o in outs for value, error in o["outcomes"] if error is None}
-    assert len(jobs) == 1 and sum(len(o["outcomes"]) for o in outs) == 4
-    assert outs[0]["job"] != outs[1]["job"] and not jobs & {outs[0]["job"], outs[1]["job"]}  # the keeper's job
-    third = _driver(tmp_path, "k2", PROBE.format(sleep=0, log=str(log)))
-    out, err = third.communicate(timeout=180)
-    assert third.returncode == 0, err[-2000:]
+    pids = {value.strip() for o in outs for value, error in o["outcomes"] if error is None}
+    assert len(pids) == 1 and sum(len(o["outcomes"]) for o in outs) == 4
+    started = time.time()
+    third = _result(_driver(tmp_path, "k2", "subprocess:check_output", _probe(log, 0)))
     assert log.read_text() == "ran\nran\n"  # a key asked again after its task ended: a new task
-    assert json.loads(out.strip().splitlines()[-1])["outcomes"] == [[jobs.pop(), None]]  # the same job's workers
+    (pid, error), = third["outcomes"]
+    assert error is None
+    # on a worker that was up before this process started: the keeper's, imports already paid
+    assert psutil.Process(int(pid)).create_time() < started
+
+
+def _running(name: str, root: Path) -> bool:
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "cmdline").read_bytes().startswith(name.encode()) and \
+                        Path(os.readlink(d / "cwd")).is_relative_to(root):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 @pytest.mark.slow
 def test_a_task_whose_driver_died_is_cancelled_and_errors_come_back_as_lines(tmp_path):
-    import json
+    import errno
 
-    log = tmp_path / "late.log"
-    doomed = _driver(tmp_path, "orphan", PROBE.format(sleep=6, log=str(log)))
+    fifo, copy = tmp_path / "fifo", tmp_path / "copy"
+    os.mkfifo(fifo)
+    # the task blocks opening the FIFO until someone writes to it
+    doomed = _driver(tmp_path, "orphan", "shutil:copyfile", str(fifo), str(copy))
     deadline = time.time() + 120
-    keeper = tmp_path / "reg" / "address.json"
-    while not keeper.is_file() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.5)  # joined and submitted
+    while not _running("ray::copyfile", tmp_path) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _running("ray::copyfile", tmp_path)
     doomed.kill()
     doomed.wait()
-    survivor = _driver(tmp_path, "boom", "int('a bad point')")
-    out, err = survivor.communicate(timeout=180)
-    assert survivor.returncode == 0, err[-2000:]
-    assert json.loads(out.strip().splitlines()[-1])["outcomes"] == [[None, "ValueError: invalid literal for int() with base 10: 'a bad point'"]]
-    time.sleep(6)
-    assert not log.exists()  # the orphan was cancelled before it wrote
+    while _running("ray::copyfile", tmp_path) and time.time() < deadline:
+        time.sleep(0.1)
+    with pytest.raises(OSError) as no_reader:  # nobody reads the FIFO any more: the task is gone
+        os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    assert no_reader.value.errno == errno.ENXIO and not copy.exists()
+    survivor = _result(_driver(tmp_path, "boom", "subprocess:check_output", ["sh", "-c", "exit 3"]))
+    (value, error), = survivor["outcomes"]
+    assert value is None and "returned non-zero exit status 3" in error
 
 
 def test_the_dispatcher_is_used_only_for_the_code_the_keeper_started_with(tmp_path):

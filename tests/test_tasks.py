@@ -259,15 +259,15 @@ def test_train_task_net_cli(tiny_demo, tmp_path, capsys):
     assert main(["train-task-net", "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
 
 
-@pytest.mark.slow
-def test_demo_network_reaches_map50(tmp_path):
-    """The default demo data and the demo study's training length give a usable task network (>= 0.5 mAP@0.5)."""
-    from helpers import base_params
+def test_demo_network_reaches_map50():
+    """The demo study's training length gives a usable task network (>= 0.5 mAP@0.5).
 
-    from csalic.data.demo import generate_demo
-    from csalic.tasks.demo_net import evaluate_map50, train_demo_task_network
+    The network is the committed warm start, trained by this trainer's code at the study's settings
+    (tests/test_warm_start.py checks that its provenance still matches the code, and that the
+    weights give the recorded numbers); retraining it here took five minutes of every suite run."""
+    from helpers import REPO
 
-    data = generate_demo(tmp_path / "demo").root
-    net = train_demo_task_network(data, steps=base_params()["task"]["demo_steps"], progress=False)
-    m = evaluate_map50(net, data, progress=False)
+    from csalic.tasks import warm_start
+
+    m = warm_start.read_provenance(REPO / "pretrained" / "demo_task_net")["uncompressed_val"]
     assert m["bbox_map50"] >= 0.5 and m["segm_map50"] >= 0.5, m
