@@ -29,8 +29,11 @@ def micro_study(path: Path, **train) -> dict:
     for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles", "pretrained"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
-    # the demo's warm-up, continuing the committed warm starts (copied above)
-    params = micro_params(**({"init": "warmup", "finetune_steps": 3, "warmup_from": "pretrained/demo"} | train))
+    # the demo's warm-up, continuing the committed warm starts (copied above), or those warm starts themselves
+    init = train.get("init", "warmup")
+    source = {"warmup": {"warmup_from": "pretrained/demo", "warmup_lambda": 0.001},
+              "pretrained": {"pretrained": "pretrained/demo"}}.get(init, {})
+    params = micro_params(**({"init": init, "finetune_steps": 3} | source | train))
     params["task"]["demo_steps"] = 4
     params["anchors"]["points"] = ["none", "vvc-qp50", "vvc-qp62", "jpeg-q80"]  # VVC: the bundled FFmpeg's
     params["complexity"].update(height=64, width=64, latency_runs=1)
