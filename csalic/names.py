@@ -24,3 +24,11 @@ DEMO_TASK_STEPS = 300
 # the files of a demo task-network warm start (csalic pretrain-task-net); the workflows list them as inputs
 TASK_WARM_START_WEIGHTS = "demo_task_net.pt"
 TASK_WARM_START_PROVENANCE = "provenance.json"
+
+# each variant's components (SCSM, CFTM, CGM), torch-free for the report; csalic.codec.model.VARIANTS is this
+VARIANT_COMPONENTS: dict[str, dict[str, bool]] = dict(zip(VARIANT_NAMES, (
+    {"scsm": True, "cftm": True, "cgm": True},      # full
+    {"scsm": False, "cftm": True, "cgm": False},    # no_casc
+    {"scsm": True, "cftm": False, "cgm": True},     # concat
+    {"scsm": False, "cftm": False, "cgm": False},   # baseline
+), strict=True))

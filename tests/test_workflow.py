@@ -156,6 +156,25 @@ def kill_when(cmd, cwd, ready, timeout=900):
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # the run's Ray tasks live in the keeper's workers: the keeper interrupts them once their stage
+    # processes are gone (a second or so); what they leave behind is checked after that
+    deadline = time.time() + 60
+    while _study_task_running(Path(cwd)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _study_task_running(Path(cwd)), "a killed run's task is still running"
+
+
+def _study_task_running(root: Path) -> bool:
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                name = (d / "cmdline").read_bytes().split(b"\0")[0]
+                if name.startswith((b"ray::_run_job", b"ray::_eval_task")) and \
+                        Path(os.readlink(d / "cwd")).resolve().is_relative_to(root.resolve()):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def assert_outputs_complete(root: Path):

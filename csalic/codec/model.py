@@ -39,7 +39,7 @@ from torch import Tensor
 from .color import merge_luma_chroma, split_luma_chroma
 from .entropy import ChannelARHyperprior, EntropyConfig
 from ..errors import CsalicError
-from ..names import VARIANT_NAMES
+from ..names import VARIANT_COMPONENTS, VARIANT_NAMES  # noqa: F401 (VARIANT_NAMES: re-exported)
 from .nn.cftm import CFTM, ConcatFusion
 from .nn.cgm import CGM
 from .nn.scsm import SCSM
@@ -95,12 +95,7 @@ SIZES: dict[str, ModelConfig] = {
 SIZES["demo_lean"] = replace(SIZES["demo"], luma_mid=16, cftm_bottleneck=True, cftm_inner=16, cgm_ch=12,
                              cgm_kv_stride=8, cgm_up=(8, 4))
 
-VARIANTS: dict[str, dict[str, bool]] = dict(zip(VARIANT_NAMES, (  # names: csalic.names, torch-free
-    {"scsm": True, "cftm": True, "cgm": True},      # full
-    {"scsm": False, "cftm": True, "cgm": False},    # no_casc
-    {"scsm": True, "cftm": False, "cgm": True},     # concat
-    {"scsm": False, "cftm": False, "cgm": False},   # baseline
-), strict=True))
+VARIANTS: dict[str, dict[str, bool]] = VARIANT_COMPONENTS  # csalic.names: the report reads them torch-free
 
 
 class CSALIC(CompressionModel):

@@ -378,7 +378,7 @@ def table1(study: Study, show_paper: bool = True) -> Table:
 
 def table2(study: Study, show_paper: bool = True, group: str | None = None) -> Table:
     """The ablation variants against the anchor on one dataset group (paper Table 2, COCO2017)."""
-    from ..codec.model import VARIANTS
+    from ..names import VARIANT_COMPONENTS as VARIANTS
 
     if group is None:
         group = "COCO2017" if "COCO2017" in study.groups else next(iter(study.groups))

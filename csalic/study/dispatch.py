@@ -96,14 +96,25 @@ class Dispatcher:
         return sorted(self._tasks)
 
     async def _cancel_orphans(self) -> None:
+        """Interrupt (KeyboardInterrupt: the task's atomic writes clean up) a task nobody waits for; kill it 10 s on."""
         import ray
 
+        interrupted: dict[str, tuple[Any, float]] = {}
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(WATCH_S)
             for key, (ref, pids) in list(self._tasks.items()):
                 if pids and not any(_alive(p) for p in pids):
-                    ray.cancel(ref, force=True)
+                    ray.cancel(ref, force=False)
+                    interrupted[key] = (ref, loop.time())
                     self._tasks.pop(key, None)
+            for key, (ref, since) in list(interrupted.items()):
+                ready, _ = ray.wait([ref], timeout=0)
+                if ready:
+                    interrupted.pop(key)
+                elif loop.time() - since > 10:
+                    ray.cancel(ref, force=True)
+                    interrupted.pop(key)
 
 
 def start() -> Any:
