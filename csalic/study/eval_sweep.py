@@ -79,6 +79,8 @@ def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> 
     from .pipeline import evaluate_point
 
     os.chdir(cwd)  # the study's paths are relative to the checkout, as in every stage
+    # a warm worker may have trained before (training flushes denormals): evaluate as a fresh process does
+    torch.set_flush_denormal(False)
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     out = evaluate_point(params, dataset, track=False, inputs=inputs, **kw)
     return str(out)
