@@ -23,6 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .raycluster import _pid_alive as _alive
+
 NAME = "csalic-dispatch"
 NAMESPACE = "csalic"
 WATCH_S = 1.0
@@ -36,16 +38,6 @@ def code_fingerprint(root: Path | None = None) -> str:
         st = p.stat()
         h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _resolve(fn: str):
