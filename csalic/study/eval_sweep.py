@@ -20,6 +20,7 @@ from typing import Any
 from . import layout
 from ..errors import CsalicError
 from ..io import atomic_write_json
+from .worker import import_torch, task_body
 
 INPUTS = "inputs.json"
 
@@ -71,11 +72,12 @@ def is_current(out: Path, inputs: dict[str, Any]) -> bool:
     return (out / "summary.json").is_file() and recorded == json.loads(json.dumps(inputs))
 
 
+@task_body
 def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> str:
     """Body of one Ray task (module level: the dispatcher and Ray find it by name)."""
     import ray
-    import torch
 
+    torch = import_torch()
     from .pipeline import evaluate_point
 
     os.chdir(cwd)  # the study's paths are relative to the checkout, as in every stage

@@ -20,13 +20,15 @@ from . import layout
 from ..errors import CsalicError
 from ..io import atomic_write_json
 from .jobs import JobSpec, finished_summary, spec_from_params, warmup_spec
+from .worker import import_torch, task_body
 
 
+@task_body
 def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """Body of one Ray task (module level: the dispatcher and Ray find it by name)."""
     import ray
-    import torch
 
+    torch = import_torch()
     from .train import train_job
 
     spec = JobSpec(**spec_dict)
