@@ -429,6 +429,7 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
     # a variation of the study as a DVC experiment, listed beside the baseline
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
     assert run([*git, "add", "-A"], cwd).returncode == 0
+    assert run(["git", "ls-files", "results/.ray"], cwd).stdout == ""  # the Ray registry is never committed
     assert run([*git, "commit", "-q", "-m", "baseline"], cwd).returncode == 0
     exp = run([str(BIN / "dvc"), "exp", "run", "-n", "lower-lambda", "-S", "lambdas=[0.0005,0.001]"], cwd,
               timeout=1500)

@@ -179,6 +179,8 @@ def connect(address: str | None = None, registry: str | Path = "results/.ray", n
         return
     reg = Path(registry).resolve()
     (reg / "clients").mkdir(parents=True, exist_ok=True)
+    if not (reg / ".gitignore").is_file():  # a live instance's files, never a result: `git add -A` skips them
+        (reg / ".gitignore").write_text("*\n")
     client = open(reg / "clients" / f"{os.getpid()}.lock", "a+")
     with _locked(reg / "registry.lock"):
         fcntl.flock(client, fcntl.LOCK_SH)
