@@ -26,10 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..study import params as P
-    from ..study.train import spec_from_params, train_job
+    from ..study.jobs import spec_from_params
 
-    params = P.load(args.params)
+    params = P.load(args.params)  # a bad study or λ is refused before torch is imported (seconds)
     spec = spec_from_params(params, args.variant, args.lmbda, args.out, args.max_steps, args.device)
+    from ..study.train import train_job
+
     if not args.no_track:
         from ..study.tracking import check_store
 
