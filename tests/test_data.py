@@ -161,6 +161,28 @@ def test_crops_shape_range_and_determinism(demo):
         or ds.crop_origin(2, 320, 320) != RandomCropDataset(demo.manifest, demo.root, seed=8).crop_origin(2, 320, 320)
 
 
+def test_decoded_images_are_cached_within_the_budget_and_give_the_same_crops(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(3):  # 16-bit greyscale too: its conversion depends on the crop, so the decoded image is kept
+        arr = rng.integers(0, 65535 if i == 2 else 255, (90, 120) if i == 2 else (90, 120, 3))
+        Image.fromarray(arr.astype(np.uint16 if i == 2 else np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append(ManifestRow(f"{i}.png", 120, 90))
+    uncached = RandomCropDataset(rows, tmp_path, crop=64, seed=1, cache_mb=0)
+    cached = RandomCropDataset(rows, tmp_path, crop=64, seed=1, cache_mb=2 * 120 * 90 * 3 / 2**20)  # two RGB images
+    for epoch in (0, 1):
+        uncached.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        assert all(torch.equal(uncached[i], cached[i]) for i in range(3))
+    assert sorted(cached._cache) == [0, 1] and not uncached._cache  # the budget holds two
+    before = uncached[1]
+    for i in range(3):
+        (tmp_path / f"{i}.png").unlink()
+    assert torch.equal(cached[1], before)  # served from memory
+    with pytest.raises(CsalicError, match="is missing"):
+        uncached[1]
+
+
 def test_small_image_is_reflect_padded(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 100, 3), dtype=np.uint8)).save(tmp_path / "s.png")
     ds = RandomCropDataset([ManifestRow("s.png", 100, 50)], tmp_path, crop=64)

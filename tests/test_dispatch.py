@@ -122,3 +122,43 @@ def test_the_dispatcher_is_used_only_for_the_code_the_keeper_started_with(tmp_pa
     assert dispatch.code_fingerprint(code) != fp  # an edited source: tasks go to fresh workers
     os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert dispatch.code_fingerprint(code) == fp
+
+
+# a stage-like process that hands the dispatcher its MLflow-side calls (module:name functions)
+TRACKER = textwrap.dedent("""
+    import json, os, sys
+    from csalic.errors import CsalicError
+    from csalic.study.raycluster import connect, submitter
+    with connect(registry="reg", idle_s=10):
+        sub = submitter()
+        out = {"warm": sub.warm, "me": os.getpid(), "cwd": os.getcwd()}
+        out["there"] = sub.track("os:getpid", uri="sqlite:///mlflow.db")
+        out["there_cwd"] = sub.track("os:getcwd", uri="sqlite:///mlflow.db")
+        out["server_here"] = sub.track("os:getpid", uri="http://127.0.0.1:1")  # a server: this process's call
+        for name, args in (("csalic", ("sqlite:///blocker/mlflow.db",)), ("other", ("no-such-dir/x",))):
+            fn = "csalic.study.tracking:check_store" if name == "csalic" else "os:listdir"
+            try:
+                sub.track(fn, *args, uri="sqlite:///mlflow.db")
+            except Exception as exc:
+                out[name] = [type(exc).__name__, str(exc)]
+        print(json.dumps(out), flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_tracking_calls_run_in_the_dispatcher_in_the_callers_folder_and_errors_keep_their_kind(tmp_path):
+    """MLflow is imported once per machine (in the keeper), not by every stage process, for a sqlite store."""
+    import json
+
+    (tmp_path / "blocker").write_text("a file where the store's folder should be")
+    proc = subprocess.run([sys.executable, "-c", TRACKER], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["warm"] and out["there"] != out["me"]  # ran in another process: the dispatcher's
+    assert out["there_cwd"] == out["cwd"] == str(tmp_path)  # with the caller's relative paths
+    assert out["server_here"] == out["me"]
+    kind, msg = out["csalic"]
+    assert kind == "CsalicError" and "not writable" in msg and "\n" not in msg
+    kind, msg = out["other"]
+    assert kind == "RuntimeError" and msg.startswith("FileNotFoundError") and "no-such-dir" in msg

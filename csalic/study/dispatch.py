@@ -17,6 +17,7 @@ address, tasks are submitted directly.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import importlib
 import os
@@ -58,6 +59,7 @@ class Dispatcher:
         self._tasks: dict[str, list] = {}  # key -> [ref, {waiting pids}]
         self._remote: dict[tuple, Any] = {}
         self._watch: asyncio.Task | None = None
+        self._logger: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def ping(self) -> str:
         return "ok"
@@ -84,6 +86,13 @@ class Dispatcher:
             if self._tasks.get(key) is entry:  # ended: a later request for the key is a new task
                 del self._tasks[key]
 
+    async def track(self, fn: str, args: tuple, cwd: str) -> tuple[str, Any]:
+        """A stage process's MLflow call, run here: importing MLflow costs a process ~3 s of CPU, paid
+        once per machine instead of once per job; one thread, so the store sees one writer at a time."""
+        if self._logger is None:
+            self._logger = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="csalic-track")
+        return await asyncio.get_running_loop().run_in_executor(self._logger, _call_in, fn, args, cwd)
+
     async def in_flight(self) -> list[str]:
         return sorted(self._tasks)
 
@@ -107,6 +116,23 @@ class Dispatcher:
                 elif loop.time() - since > 10:
                     ray.cancel(ref, force=True)
                     interrupted.pop(key)
+
+
+def _call_in(fn: str, args: tuple, cwd: str) -> tuple[str, Any]:
+    """``fn(*args)`` in ``cwd``: the study's relative paths (``sqlite:///mlflow.db``, manifests) are the
+    stage process's.  ("ok", value), ("csalic", message) for a CsalicError, else ("error", its line)."""
+    from ..errors import CsalicError
+
+    before = os.getcwd()
+    try:
+        os.chdir(cwd)
+        return "ok", _resolve(fn)(*args)
+    except CsalicError as exc:
+        return "csalic", str(exc)
+    except Exception as exc:
+        return "error", f"{type(exc).__name__}: {_error_line(exc)}"
+    finally:
+        os.chdir(before)
 
 
 def start() -> Any:
@@ -148,6 +174,24 @@ class Submitter:
         if sig not in self._direct:
             self._direct[sig] = ray.remote(_resolve(fn)).options(**options)
         return self._direct[sig].remote(*args)
+
+    def track(self, fn: str, *args: Any, uri: str) -> Any:
+        """``fn(*args)`` (``module:name``, a tracking call): in the dispatcher when it serves this code and
+        the store is a local sqlite file (a server may need this process's credentials), else here."""
+        if self._actor is not None and uri.startswith("sqlite:"):
+            import ray
+
+            try:
+                status, value = ray.get(self._actor.track.remote(fn, args, os.getcwd()))
+            except ray.exceptions.RayError:  # the keeper went away meanwhile: log from here
+                status, value = "local", None
+            if status == "ok":
+                return value
+            if status != "local":
+                from ..errors import CsalicError
+
+                raise (CsalicError if status == "csalic" else RuntimeError)(value)
+        return _resolve(fn)(*args)
 
     def outcome(self, ref: Any) -> tuple[Any, str | None]:
         import ray

@@ -2,9 +2,10 @@
 
 Each task runs :func:`csalic.study.train.train_job`, which resumes from its job's
 ``last.pt``, so Ray's retry of a failed task continues where it stopped.  The
-driver logs each finished job to MLflow itself, one at a time (tasks never write
-to the tracking store), and a job that keeps failing is reported by variant and
-λ while the others run to the end.
+driver logs each finished job to MLflow, one at a time (tasks never write to the
+tracking store; on the local keeper's instance the dispatcher makes the calls, so
+that MLflow is imported once per machine), and a job that keeps failing is reported
+by variant and λ while the others run to the end.
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ def _name(spec: JobSpec) -> str:
     return f"{spec.variant} {'warm-up ' if spec.stage == 'warmup' else ''}λ={spec.lmbda:g}"
 
 
+def _log_jobs(results: list[dict[str, Any]], params: dict, echo, log) -> None:
+    for r in results:
+        try:
+            log(r["out_dir"], params)
+        except CsalicError as exc:  # the result files keep everything: `csalic track` can re-log later
+            echo(f"warning: MLflow logging of {r['variant']} λ={r['lmbda']:g} failed: {exc}")
+
+
 def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address: str | None = None,
               report_path: str | Path | None = None, echo=print) -> dict[str, Any]:
     """Run ``specs`` on Ray; returns {"jobs": [...], "failed": [...]} and writes it to ``report_path``."""
@@ -92,10 +101,7 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
     prepare_auth(address)
     import ray
 
-    if track:
-        from .tracking import check_store
-
-        check_store(params["tracking"]["uri"])
+    uri = params["tracking"]["uri"]
     results: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     todo = []
@@ -119,6 +125,8 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
             from .raycluster import submitter
 
             sub = submitter()
+            if track:  # fail in one line before any job runs when the results could not be logged
+                sub.track("csalic.study.tracking:check_store", uri, uri=uri)
             options = {"max_retries": int(ray_cfg.get("max_retries", 2)), "retry_exceptions": True, **resources}
             parent_of = {spec.out_dir: str(Path(spec.init_from).parent) if spec.init_from else None for spec in todo}
             waiting = list(todo)  # a fine-tuned job is submitted once the job it continues has finished
@@ -154,14 +162,14 @@ def run_sweep(params: dict, specs: list[JobSpec], *, track: bool = True, address
                 echo(f"done {_name(spec)}: bpp {s['bpp']:.4f}, PSNR {s['psnr']:.2f} dB "
                      f"({out['worker']['device']}, CUDA_VISIBLE_DEVICES={out['worker']['cuda_visible_devices']}"
                      f"{', warm worker' if sub.warm else ''})")
-    if track:
-        from .tracking import log_training_job
+            if track:
+                _log_jobs(results, params, echo, lambda *a: sub.track("csalic.study.tracking:log_training_job",
+                                                                       *a, uri=uri))
+    elif track:
+        from .tracking import check_store, log_training_job
 
-        for r in results:
-            try:
-                log_training_job(r["out_dir"], params)
-            except CsalicError as exc:  # the result files keep everything: `csalic track` can re-log later
-                echo(f"warning: MLflow logging of {r['variant']} λ={r['lmbda']:g} failed: {exc}")
+        check_store(uri)
+        _log_jobs(results, params, echo, log_training_job)
     report = {"jobs": results, "failed": failed}
     if report_path:
         atomic_write_json(report_path, report)
