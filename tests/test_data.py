@@ -448,9 +448,25 @@ def test_demo_openimages_set_is_in_openimages_files_and_converts_exactly(tmp_pat
     # every box and mask converts; grey tiles (a label the map leaves out) are drawn but not evaluated
     coco, s = convert_openimages(f.images, f.classes, masks_csv=f.masks_csv, mask_dir=f.masks,
                                  image_list=f.image_list, category_map=f.category_map)
-    grey = sum(row.split(",")[2] == LABELS[-1][0] for row in f.boxes.read_text().splitlines()[1:])
+    rows = [r.split(",") for r in f.boxes.read_text().splitlines()[1:]]
+    groups = [r for r in rows if r[10] == "1"]  # IsGroupOf: instances of one class, one box, no masks
+    assert groups and len(rows) == f.n_objects
+    grey = sum(r[2] == LABELS[-1][0] and r[10] == "0" for r in rows)
     assert s["missing_masks"] == 0 and s["empty_masks"] == 0 and s["missing_images"] == 0
-    assert s["annotations"] + s["unmapped_annotations"] == f.n_objects and s["unmapped_annotations"] == grey
+    assert s["annotations"] + s["unmapped_annotations"] == f.n_objects - len(groups)
+    assert s["unmapped_annotations"] == grey
+    # verified image labels: each boxed class positive on its image; absent ones negative or left unverified
+    verified = [r.split(",") for r in f.image_labels.read_text().splitlines()[1:]]
+    positive = {(r[0], r[2]) for r in verified if r[3] == "1"}
+    assert positive == {(r[0], r[2]) for r in rows}
+    negative = {(r[0], r[2]) for r in verified if r[3] == "0"}
+    unverified = {(i, mid) for i in ids for mid, _, _ in LABELS} - positive - negative
+    assert negative and unverified and not negative & positive
+    # the hierarchy: Ball (no detector category) above the red and green balls
+    tree = json.loads(f.hierarchy.read_text())
+    ball = next(n for n in tree["Subcategory"] if "Subcategory" in n)
+    assert ball["LabelName"] == "/m/0csl00" and [c["LabelName"] for c in ball["Subcategory"]] == ["/m/0csl01",
+                                                                                                   "/m/0csl02"]
     assert [c["name"] for c in coco["categories"]] == ["red disc", "green disc", "blue square", "yellow triangle",
                                                        "striped red disc"]
     for a in coco["annotations"]:  # the box in the CSV is the mask's tight box
@@ -461,7 +477,8 @@ def test_demo_openimages_set_is_in_openimages_files_and_converts_exactly(tmp_pat
                              float(ys.max() - ys.min() + 1)]
     det, sd = convert_openimages(f.images, f.classes, boxes_csv=f.boxes, image_list=f.image_list,
                                  category_map=f.category_map)
-    assert [a["bbox"] for a in det["annotations"]] == [a["bbox"] for a in coco["annotations"]]
+    assert [a["bbox"] for a in det["annotations"] if not a["iscrowd"]] == [a["bbox"] for a in coco["annotations"]]
+    assert sum(a["iscrowd"] for a in det["annotations"]) == sum(r[2] != LABELS[-1][0] for r in groups)
     with pytest.raises(CsalicError, match="at least one"):
         generate_openimages_demo(tmp_path / "c", n=0)
 

@@ -169,9 +169,10 @@ class EvalResult:
 
 def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, max_images: int | None = None,
                    params_hash: str | None = None, progress: bool = True,
-                   extra_provenance: dict[str, Any] | None = None) -> EvalResult:
+                   extra_provenance: dict[str, Any] | None = None, scorer=None) -> EvalResult:
     """Code every image of ``dataset`` (a :class:`~csalic.data.coco.CocoEvalSet`) with ``codec``
-    and score ``task_net``'s predictions on the decoded images."""
+    and score ``task_net``'s predictions on the decoded images: by COCO's protocol (pycocotools), or
+    by ``scorer(detections, image_ids, segmentation)`` (:class:`~csalic.evaluation.oid_scoring.OidScorer`)."""
     from tqdm import tqdm
 
     from ..imageio import pil_to_tensor
@@ -220,9 +221,13 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
                     ", ".join(s["file_name"] for s in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     ids = [r["image_id"] for r in records]
     segm = True if getattr(task_net, "kind", None) == "segmentation" else None  # None: decide from the masks
-    maps = map50_all(dataset.coco(), detections, ids, segmentation=segm)
+    if scorer is None:
+        maps = map50_all(dataset.coco(), detections, ids, segmentation=segm)
+    else:
+        maps = scorer(detections, ids, segmentation=segm)
     summary = summarize(records, maps, codec=codec, dataset=dataset, dataset_name=dataset_name,
                         task_net=task_net, params_hash=params_hash, extra_provenance=extra_provenance)
+    summary["protocol"] = getattr(scorer, "protocol", "coco")
     summary["skipped_images"] = skipped
     return EvalResult(records, detections, summary)
 
@@ -275,11 +280,13 @@ def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, d
                    out: str | Path, task_weights: str | Path | None = None, checkpoint: str | Path | None = None,
                    quality: int | None = None, qp: int | None = None, vvc: dict | None = None,
                    max_images: int | None = None, params_hash: str | None = None, device: str = "cpu",
-                   threads: int | None = None, random_task_net: bool = False, progress: bool = True) -> EvalResult:
+                   threads: int | None = None, random_task_net: bool = False, progress: bool = True,
+                   oid_files=None) -> EvalResult:
     """One codec at one setting on one COCO-format dataset, written to ``out``: ``csalic evaluate``'s work.
 
     ``params_hash`` names the study in the provenance; ``vvc`` holds the VVC tools' options
-    (``vvc_encoder``: the study's ``anchors.vvc_encoder`` when it has one).
+    (``vvc_encoder``: the study's ``anchors.vvc_encoder`` when it has one); ``oid_files``
+    (:class:`~csalic.evaluation.oid_scoring.OidFiles`) scores an OpenImages set by the OID protocol.
     """
     if max_images is not None and max_images < 1:
         raise CsalicError(f"--max-images must be >= 1, got {max_images}")
@@ -302,11 +309,16 @@ def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, d
         raise CsalicError("--device cuda requested but torch sees no CUDA device; use --device cpu")
     options = dict(vvc or {})
     dataset = CocoEvalSet(images, annotations)
+    scorer = None
+    if oid_files is not None:
+        from .oid_scoring import OidScorer
+
+        scorer = OidScorer(oid_files, dataset.data)
     coder = make_codec(codec, checkpoint=checkpoint, quality=quality, qp=qp, device=device,
                        **(options if codec == "vvc" else {}))
     net = load_task_network(task_net, task_weights, device, allow_random=random_task_net)
     result = evaluate_codec(coder, dataset, net, dataset_name=dataset_name, max_images=max_images,
-                            params_hash=params_hash, progress=progress)
+                            params_hash=params_hash, progress=progress, scorer=scorer)
     paths = write_outputs(result, out)
     s = result.summary
 

@@ -88,6 +88,7 @@ class Study:
     sources: list[str] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=dict)  # method -> label naming its tool and version
     points: list[dict[str, Any]] = field(default_factory=list)  # one row per evaluated point (DVC plots, metrics)
+    protocols: dict[str, str] = field(default_factory=dict)  # evaluated dataset -> mAP protocol (coco, oid)
 
     def curve(self, dataset: str, method: str, task: str) -> RateCurve | None:
         return self.curves.get((dataset, method, task))
@@ -187,11 +188,18 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
     points = sorted(({"dataset": s["dataset"], "method": s["method"], "setting": s["setting"],
                       **{k: s.get(k) for k in POINT_FIELDS}} for s in summaries),
                     key=lambda r: (r["dataset"], r["method"], r["bpp"]))
+    protocols: dict[str, set[str]] = defaultdict(set)
+    for s in summaries:
+        protocols[s["dataset"]].add(s.get("protocol", "coco"))
+    for ds, found_protocols in protocols.items():
+        if len(found_protocols) > 1:
+            raise CsalicError(f"{ds} has results scored by several mAP protocols ({', '.join(sorted(found_protocols))})"
+                              ": evaluate its points again (csalic stage evaluate)")
     anchor, note = _pick_anchor(anchor, curves, datasets, tools)
     demo = any(s["dataset"] in DEMO_SETS or (s.get("provenance", {}).get("task_net") or {}).get("demo_task_network")
                for s in summaries)
     return Study(curves, ceilings, groups, anchor, note, methods, sorted(pub_methods, key=_published_key), chosen,
-                 demo, [str(f) for f in files], tools, points)
+                 demo, [str(f) for f in files], tools, points, {d: next(iter(p)) for d, p in sorted(protocols.items())})
 
 
 def _published_key(m: str) -> tuple[int, str]:
@@ -316,10 +324,18 @@ def _csv_value(v: Any) -> Any:
     return "" if v is None else v
 
 
+PROTOCOLS = {"coco": "COCO's (pycocotools, AP interpolated at 101 recall points)",
+             "oid": "the Open Images challenge's (verified image-level labels, group-of boxes, the class hierarchy; "
+                    "all-points AP)"}
+
+
 def _study_notes(study: Study) -> list[str]:
     out = [study.anchor_note]
     if study.demo:
         out.append(DEMO_NOTE_TWO_SETS if "demo_oi" in study.groups else DEMO_NOTE)
+    if study.protocols:
+        out.append("mAP@0.5 protocol: " + "; ".join(f"{d} by {PROTOCOLS.get(p, p)}"
+                                                     for d, p in study.protocols.items()) + ".")
     return out
 
 

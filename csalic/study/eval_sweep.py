@@ -38,9 +38,15 @@ def common_inputs(params: dict, dataset: str) -> dict[str, Any]:
 
     _, ann = layout.dataset(params, dataset)
     weights = layout.task_net(params)
+    protocol = layout.protocol(params, dataset)
+    files = {}
+    if protocol == "oid":  # the ground truth the protocol reads besides the converted JSON
+        f = layout.oid_files(params, dataset)
+        files = {p.name: sha256_of(p) if p.is_file() else None
+                 for p in (f.boxes, f.image_labels, f.hierarchy, f.masks_csv) if p is not None}
     return {"dataset": dataset, "annotations_sha256": sha256_of(ann) if ann.is_file() else None,
             "task_weights_sha256": sha256_of(weights) if weights.is_file() else None,
-            "eval": params["eval"], "task": params["task"]}
+            "protocol": protocol, "protocol_files_sha256": files, "eval": params["eval"], "task": params["task"]}
 
 
 def point_inputs(params: dict, common: dict[str, Any], *, variant: str | None = None,

@@ -144,6 +144,35 @@ def dataset(params: dict, name: str) -> tuple[Path, Path]:
     raise ValueError(f"unknown dataset {name!r}")
 
 
+OPENIMAGES_SETS = ("demo_oi", "openimages_det", "openimages_seg")
+
+
+def protocol(params: dict, name: str) -> str:
+    """The mAP protocol of a dataset: ``eval.protocol.<name>``, else oid for OpenImages sets, coco for COCO's."""
+    chosen = (params["eval"].get("protocol") or {}).get(name)
+    return chosen or ("oid" if name in OPENIMAGES_SETS else "coco")
+
+
+def oid_files(params: dict, name: str):
+    """The files the OID protocol reads for an OpenImages set, under the names OpenImages ships."""
+    from ..evaluation.oid_scoring import OidFiles
+
+    if name == "demo_oi":
+        from ..data.demo_openimages import files
+
+        f = files(demo_openimages(params))
+        return OidFiles(f.boxes, f.image_labels, f.hierarchy, f.masks_csv, f.masks)
+    if name not in OPENIMAGES_SETS:
+        raise ValueError(f"{name!r} is not an OpenImages set")
+    d = Path(params["data"]["openimages_root"] or "OPENIMAGES_ROOT_NOT_SET") / (
+        "detection" if name == "openimages_det" else "segmentation")
+    seg = name == "openimages_seg"
+    return OidFiles(d / "validation-annotations-bbox.csv", d / "validation-annotations-human-imagelabels-boxable.csv",
+                    d / "bbox_labels_600_hierarchy.json",
+                    d / "validation-annotations-object-segmentation.csv" if seg else None,
+                    d / "validation-masks" if seg else None)
+
+
 def eval_dir(params: dict, dataset_name: str, point: str) -> Path:
     """One evaluated operating point: ``csalic-full-lambda_0.0025`` or an anchor point like ``hevc-q50``."""
     return root(params) / "eval" / dataset_name / point

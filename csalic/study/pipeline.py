@@ -46,6 +46,8 @@ def check_paper_inputs(params: dict) -> None:
         images, ann = layout.dataset(params, name)
         _require(images, f"{name} images", "see README, 'The paper study', for the expected layout")
         _require(ann, f"{name} annotations", "see README, 'The paper study' (csalic convert-openimages for OpenImages)")
+        if layout.protocol(params, name) == "oid":
+            layout.oid_files(params, name).check()
     weights = params["task"]["weights"]
     if not weights or not Path(weights).is_file():
         raise CsalicError(f"paper mode needs task.weights: the {params['task']['name']} weights file "
@@ -234,7 +236,9 @@ def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
     from .params import params_hash
 
     images, ann = layout.dataset(params, dataset)
+    oid = layout.oid_files(params, dataset) if layout.protocol(params, dataset) == "oid" else None
     common = dict(dataset_name=dataset, task_net=params["task"]["name"], task_weights=layout.task_net(params),
+                  oid_files=oid,
                   params_hash=params_hash(params), vvc={"vvc_encoder": params["anchors"].get("vvc_encoder")},
                   device=params["eval"]["device"], threads=1, max_images=params["eval"]["max_images"], progress=False)
     if anchor is not None:

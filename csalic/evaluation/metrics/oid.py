@@ -237,12 +237,14 @@ class GroundTruth:
 def load_ground_truth(boxes_csv: Source, image_labels_csv: Source | None, hierarchy_json: Any = None, *,
                       masks_csv: Source | None = None, mask_dir: str | Path | None = None,
                       image_sizes: Mapping[str, tuple[int, int]] | None = None,
-                      image_ids: Iterable[str] | None = None) -> GroundTruth:
+                      image_ids: Iterable[str] | None = None,
+                      classes: Iterable[str] | None = None) -> GroundTruth:
     """Read the OID box, image-label (and segmentation) CSVs and expand them over the hierarchy.
 
     Each ``*_csv`` is a path or a DataFrame with the same columns; ``hierarchy_json`` a path, the
     parsed dict or None (flat); ``image_sizes`` maps ImageID -> (height, width); ``image_ids``
-    restricts the evaluated images (default: every image named in the files).
+    restricts the evaluated images (default: every image named in the files); ``classes`` the
+    evaluated classes after expansion (default: all), e.g. those a mapped detector can name.
     """
     hierarchy = load_hierarchy(hierarchy_json) if hierarchy_json is not None else None
     raw = _read_csv(boxes_csv, "boxes CSV", BOX_COLUMNS)
@@ -265,15 +267,19 @@ def load_ground_truth(boxes_csv: Source, image_labels_csv: Source | None, hierar
         keep = {str(i) for i in image_ids}
         boxes, labels = boxes[boxes["ImageID"].isin(keep)], labels[labels["ImageID"].isin(keep)]
         masks = masks[masks["ImageID"].isin(keep)] if masks is not None else None
-    return _build(boxes, labels, masks, hierarchy, mask_dir, image_sizes)
+    return _build(boxes, labels, masks, hierarchy, mask_dir, image_sizes, classes)
 
 
-def _build(boxes, labels, masks, hierarchy, mask_dir, image_sizes) -> GroundTruth:
+def _build(boxes, labels, masks, hierarchy, mask_dir, image_sizes, keep=None) -> GroundTruth:
     if hierarchy is not None:
         boxes = _expand(boxes, hierarchy.ancestors)
         masks = _expand(masks, hierarchy.ancestors) if masks is not None else None
         labels = pd.concat([_expand(labels[labels["positive"]], hierarchy.ancestors),
                             _expand(labels[~labels["positive"]], hierarchy.descendants)], ignore_index=True)
+    if keep is not None:
+        keep = set(keep)
+        boxes, labels = boxes[boxes["LabelName"].isin(keep)], labels[labels["LabelName"].isin(keep)]
+        masks = masks[masks["LabelName"].isin(keep)] if masks is not None else None
     frames = [f for f in (boxes, labels, masks) if f is not None]
     image_ids = pd.Index(sorted(set().union(*(f["ImageID"] for f in frames))), dtype=object)
     classes = pd.Index(sorted(set().union(*(f["LabelName"] for f in frames))), dtype=object)
@@ -469,7 +475,9 @@ def _match_masks(gt: GroundTruth, image: np.ndarray, label: np.ndarray, masks: l
         h, w = _mask_size(gt, image_id, dts)
         mg, gg = slice(m_bounds[i], m_bounds[i + 1]), slice(g_bounds[i], g_bounds[i + 1])
         box = g_xyxy[gg] * [w, h, w, h]
-        regions = mask_utils.frPyObjects(np.c_[box[:, :2], box[:, 2:] - box[:, :2]], h, w) if len(box) else []
+        # C order: pycocotools reads the array's memory row by row, and np.c_ returns Fortran order
+        xywh = np.ascontiguousarray(np.c_[box[:, :2], box[:, 2:] - box[:, :2]])
+        regions = mask_utils.frPyObjects(xywh, h, w) if len(box) else []
         status[s:e] = _assign(label[s:e], _mask_overlap(dts, _gt_masks(gt, m_path[mg], h, w), False), m_label[mg],
                               _mask_overlap(dts, regions, True), g_label[gg])
     return status
