@@ -40,6 +40,8 @@ CASES = [
     ("warm-up λ not positive", "train/warmup_lambda", 0, "'train/warmup_lambda'"),
     ("crop not a multiple of 16", "train/crop", 100, "'train/crop'"),
     ("unknown mode", "mode", "full", "'mode'"),
+    ("OID protocol on a COCO set", "eval/protocol", {"demo_val": "oid"}, "'eval/protocol/demo_val'"),
+    ("unknown protocol", "eval/protocol", {"demo_oi": "voc"}, "'eval/protocol/demo_oi'"),
 ]
 
 
@@ -126,3 +128,31 @@ def test_a_key_the_chosen_init_does_not_read_is_refused_in_one_line(tmp_path, ca
     # the CLI says the same, in one line, with exit status 2, before any stage runs
     assert main(["stage", "data", "--params", str(path)]) == 2
     assert f"'train/{key}' is set" in capsys.readouterr().err
+
+
+def test_paper_mode_names_a_missing_open_images_protocol_file_before_anything_runs(tmp_path, capsys):
+    p = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    merged = base_params() | p
+    coco, oi = tmp_path / "coco", tmp_path / "oi"
+    for d in (coco / "train2017", coco / "val2017", oi / "detection" / "images", oi / "segmentation" / "images"):
+        d.mkdir(parents=True)
+    for f in (coco / "annotations" / "instances_train2017.json", coco / "annotations" / "instances_val2017.json",
+              oi / "detection" / "annotations.json", oi / "segmentation" / "annotations.json"):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("{}")
+    weights = tmp_path / "w.pkl"
+    weights.write_bytes(b"x")
+    merged["data"] = dict(merged["data"], coco_root=str(coco), openimages_root=str(oi))
+    merged["task"] = dict(merged["task"], weights=str(weights))
+    merged["anchors"] = dict(merged["anchors"], points=["none"])
+    write_params(tmp_path / "paper.yaml", merged)
+    assert main(["stage", "data", "--params", str(tmp_path / "paper.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "validation-annotations-bbox.csv" in err and "protocol coco" in err, err
+    assert not (tmp_path / "results").exists()
+    # scored by COCO's protocol instead, the same inputs pass this check
+    merged["eval"] = dict(merged["eval"], protocol={"openimages_det": "coco", "openimages_seg": "coco"})
+    write_params(tmp_path / "paper.yaml", merged)
+    from csalic.study.pipeline import check_paper_inputs
+
+    check_paper_inputs(yaml.safe_load((tmp_path / "paper.yaml").read_text()))
