@@ -198,3 +198,49 @@ def test_coco_segmentation(capsys, coco_files):
     (coco_files / "results.json").write_text(json.dumps(results))
     code, out, _ = _run(capsys, _coco_args(coco_files) + ["--iou-type", "segm", "--json"])
     assert code == 0 and json.loads(out)["map50"] == pytest.approx((253 / 303 + 1) / 2, abs=1e-3)
+
+
+def test_the_readmes_open_images_example_prints_what_the_readme_says(capsys, tmp_path):
+    """The hand-sized case of the README's `csalic score` section, its files parsed from the README itself."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```text\nboxes.csv", 1)[1].split("```", 1)[0]
+    import re
+
+    left, right = [], []
+    for line in block.splitlines():
+        if line.startswith("hierarchy.json"):
+            break
+        parts = re.split(r"\s{2,}", line.strip())
+        if line.startswith(" "):  # the right column only
+            left.append("")
+            right.append(parts[0])
+        else:
+            left.append(parts[0])
+            right.append(parts[1] if len(parts) > 1 else "")
+    files = {"boxes": [], "labels": []}
+    current = "boxes"
+    for line in left:
+        if line == "labels.csv":
+            current = "labels"
+        elif line:
+            files[current].append(line)
+    boxes_rows = [r.split(",") for r in files["boxes"][1:]]
+    pd.DataFrame(boxes_rows, columns=files["boxes"][0].split(",")).to_csv(tmp_path / "boxes.csv", index=False)
+    (tmp_path / "labels.csv").write_text("\n".join(files["labels"]) + "\n")
+    (tmp_path / "detections.csv").write_text("\n".join(r for r in right if r and r != "detections.csv"
+                                                       and not r.startswith("hierarchy.json")) + "\n")
+    (tmp_path / "hierarchy.json").write_text(json.dumps(
+        {"LabelName": "/m/entity", "Subcategory": [{"LabelName": "/m/animal", "Subcategory": [
+            {"LabelName": "/m/cat"}, {"LabelName": "/m/dog"}]}, {"LabelName": "/m/car"}, {"LabelName": "/m/bird"}]}))
+    assert "hierarchy.json: /m/entity > {/m/animal > {/m/cat, /m/dog}, /m/car, /m/bird}" in readme
+    code, out, err = _run(capsys, ["score", "--protocol", "oid", "--boxes", str(tmp_path / "boxes.csv"),
+                                 "--image-labels", str(tmp_path / "labels.csv"), "--hierarchy",
+                                 str(tmp_path / "hierarchy.json"), "--detections", str(tmp_path / "detections.csv"),
+                                 "--json"])
+    assert code == 0, err
+    got = json.loads(out)
+    printed = readme.split("--detections detections.csv --json\n", 1)[1].split("```", 1)[0]
+    expected = json.loads("".join(line.lstrip("# ").strip() for line in printed.splitlines()))
+    assert got == expected and got["map50"] == pytest.approx(5 / 6)
