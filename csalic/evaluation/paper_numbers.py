@@ -78,6 +78,7 @@ PAPER_SETTINGS: dict[str, object] = {
     "train.amp": NOT_STATED,
     "task.name": "Faster R-CNN X101-FPN (detection) and Mask R-CNN X101-FPN (segmentation), detectron2",
     "eval.datasets": ["coco2017_val", "openimages_det", "openimages_seg"],
+    "eval.protocol": NOT_STATED,                 # COCO's for COCO; the paper does not say which for OpenImagesV6
     "anchors.primary": "vvc",
     "anchors.points": NOT_STATED,                 # VVC-Intra, at QPs the paper does not give
 }
