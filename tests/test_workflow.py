@@ -250,6 +250,8 @@ def check_mlflow_results(cwd: Path, params: dict) -> None:
         for r in coded:
             m = {x["key"]: x["value"] for x in r["data"]["metrics"]}
             assert m["eval/demo_val/bpp"] > 0 and "eval/demo_val/psnr_rgb" in m and "eval/demo_val/map50_segm" in m
+            t = {x["key"]: x["value"] for x in r["data"]["tags"]}
+            assert t["csalic.eval.demo_val.protocol"] == "coco" and t["csalic.eval.demo_oi.protocol"] == "oid"
         parents = server.runs(eid, "tags.`csalic.role` = 'variant'")
         assert sorted(r["info"]["run_name"] for r in parents) == ["baseline", "full"]
         for r in parents:

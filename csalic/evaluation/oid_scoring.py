@@ -18,9 +18,6 @@ from typing import Any, Iterable
 from ..errors import CsalicError
 from .metrics import oid
 
-PROTOCOL_NOTE = ("Open Images challenge protocol (verified image-level labels, group-of boxes, the class "
-                 "hierarchy; all-points AP at IoU 0.5)")
-
 
 @dataclass(frozen=True)
 class OidFiles:

@@ -184,13 +184,12 @@ class Submitter:
             try:
                 status, value = ray.get(self._actor.track.remote(fn, args, os.getcwd()))
             except ray.exceptions.RayError:  # the keeper went away meanwhile: log from here
-                status, value = "local", None
+                return _resolve(fn)(*args)
             if status == "ok":
                 return value
-            if status != "local":
-                from ..errors import CsalicError
+            from ..errors import CsalicError
 
-                raise (CsalicError if status == "csalic" else RuntimeError)(value)
+            raise (CsalicError if status == "csalic" else RuntimeError)(value)
         return _resolve(fn)(*args)
 
     def outcome(self, ref: Any) -> tuple[Any, str | None]:

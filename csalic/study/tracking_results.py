@@ -83,6 +83,9 @@ def log_evaluation(summary_path: str | Path, params: dict, *, uri: str | None = 
     uri = tracking_uri(params, uri)
     metrics = {_key(f"eval/{s['dataset']}/{k}"): float(s[k]) for k in EVAL_METRICS if _finite(s.get(k))}
     prov = s.get("provenance") or {}
+    # which mAP protocol scored the numbers, so that runs compared in the UI compare like with like
+    tags = {f"csalic.eval.{s['dataset']}.summary": str(path),
+            f"csalic.eval.{s['dataset']}.protocol": s.get("protocol", "coco")}
     if s["method"].startswith("csalic-"):
         sha = prov.get("checkpoint_sha256")
         ckpt = (prov.get("codec") or {}).get("checkpoint")
@@ -98,7 +101,7 @@ def log_evaluation(summary_path: str | Path, params: dict, *, uri: str | None = 
         with store(params, uri) as (client, exp_id):
             mark_training_experiment(client, exp_id)
             rid = _find_runs(client, exp_id, {ROLE: "job", CKPT_SHA: sha})[-1].info.run_id
-            _log_metrics(client, rid, metrics, {f"csalic.eval.{s['dataset']}.summary": str(path)})
+            _log_metrics(client, rid, metrics, tags)
             return rid
     phash = str(prov.get("params_hash") or params_hash(params))
     label = (prov.get("codec") or {}).get("label") or s["method"]
@@ -107,7 +110,7 @@ def log_evaluation(summary_path: str | Path, params: dict, *, uri: str | None = 
         parent = _get_or_create(client, exp_id, {ROLE: "anchors", HASH: phash}, "anchors")
         rid = _get_or_create(client, exp_id, {ROLE: "anchor", HASH: phash, METHOD: s["method"],
                                               SETTING: s["setting"]}, f"{s['method']} {s['setting']}", parent)
-        _log_metrics(client, rid, metrics, {"csalic.tool": label, f"csalic.eval.{s['dataset']}.summary": str(path)})
+        _log_metrics(client, rid, metrics, {"csalic.tool": label, **tags})
         return rid
 
 
