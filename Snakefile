@@ -4,7 +4,7 @@
 
 from snakemake.utils import min_version, validate
 
-from csalic.study.params import SCHEMA_PATH, check_init_keys
+from csalic.study.params import SCHEMA_PATH, check_init_keys, check_learned_names
 from csalic.study.pipeline import write_effective_params
 
 min_version("9.0")
@@ -15,6 +15,11 @@ configfile: "params.yaml"
 
 validate(config, str(SCHEMA_PATH))  # the package's schema, the one every csalic command checks
 check_init_keys(config["train"], "config")  # and the keys its train.init reads, as they do
+check_learned_names(config, "config")
+if config.get("learned"):  # each learned codec built once, before any job starts (imports compressai: seconds)
+    from csalic.codec.learned import check_learned
+
+    check_learned(config, "config")
 
 
 include: "workflow/rules/common.smk"

@@ -10,6 +10,13 @@ from __future__ import annotations
 # csalic.codec.model.VARIANTS, whose keys a test holds to this tuple, as it holds the schema's enum).
 VARIANT_NAMES = ("full", "no_casc", "concat", "baseline")
 
+
+
+def trained_method(name: str) -> str:
+    """A trained method's name in points, tables and MLflow: ``csalic-<variant>``, or a learned codec's own."""
+    return f"csalic-{name}" if name in VARIANT_NAMES else name
+
+
 # What `csalic evaluate --codec` accepts: the learned codec, the anchors, and no compression.
 CODEC_NAMES = ("csalic", "vvc", "hevc-qp", "hevc", "jpeg", "webp", "avif", "none")
 # Anchors coded at a QP, with each one's largest QP, and those coded at a quality 1..100.

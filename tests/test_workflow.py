@@ -24,9 +24,13 @@ if not ENV["RAY_AUTH_MODE"]:
     ENV.pop("RAY_AUTH_MODE")
 
 
+# the README's worked example of a user's own codec, by import path from the study's folder
+TINY = {"codec": "examples.tiny_codec:build", "args": {"N": 8, "M": 8}}
+
+
 def micro_study(path: Path, **train) -> dict:
     """A checkout-like folder with the workflow files and a micro params.yaml."""
-    for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles", "pretrained"):
+    for name in ("Snakefile", "dvc.yaml", "workflow", "envs", "profiles", "pretrained", "examples"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     # the demo's warm-up, continuing the committed warm starts (copied above), or those warm starts themselves
@@ -72,8 +76,10 @@ def dvc_plan(cwd: Path, params: dict) -> dict[str, list[str]]:
     stages = yaml.safe_load((cwd / "dvc.yaml").read_text())["stages"]
 
     def lookup(expr: str, item):
+        if expr == "key":  # a foreach over a mapping: ${key} and ${item}
+            return item[0]
         if expr == "item":
-            return item
+            return item[1] if isinstance(item, tuple) else item
         if expr.startswith("item."):
             return item[expr[5:]]
         value = params
@@ -88,6 +94,7 @@ def dvc_plan(cwd: Path, params: dict) -> dict[str, list[str]]:
     for stage in stages.values():
         if "foreach" in stage:
             items, stage = lookup(stage["foreach"][2:-1], None), stage["do"]
+            items = list(items.items()) if isinstance(items, dict) else items
         else:
             matrix = stage.get("matrix") or {}
             values = [lookup(v[2:-1], {}) if isinstance(v, str) else v for v in matrix.values()]
@@ -107,22 +114,25 @@ def dvc_stage_of(smk_cmd: str) -> str:
 
 def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
     params = micro_study(tmp_path)
+    params["learned"] = {"tiny": dict(TINY)}  # a learned codec: its own jobs in both DAGs
+    write_params(tmp_path / "params.yaml", params)
     smk, dvc = snakemake_plan(tmp_path), dvc_plan(tmp_path, params)
     assert not (tmp_path / "results").exists()  # a dry run writes nothing, the merged config included
     # the rules' outputs are where csalic.study.layout says the stages write
     outs = {o for files in smk.values() for o in files}
-    for v in params["variants"]:
+    for v in params["variants"] + ["tiny"]:
         for lm in params["lambdas"]:
             assert str(layout.job_dir(params, v, lm) / "final.pt") in outs
             assert {str(layout.eval_dir(params, d, layout.csalic_point(v, lm))) for d in params["eval"]["datasets"]} <= outs
         assert str(layout.warmup_dir(params, v) / "final.pt") in outs
     assert {str(layout.data_dir(params)), str(layout.task_net_dir(params)), str(layout.complexity_json(params))} <= outs
     dvc = {re.sub(r" --report \S+", "", cmd): outs for cmd, outs in dvc.items()}  # the sweep's own log
-    # data, its OpenImages-format set converted, task net, 2 warm-ups, 4 trainings, 4 + 4 evaluations
-    # (each on both datasets), complexity, report
-    assert len(smk) == 1 + 1 + 1 + 2 + 4 + 4 + 4 + 1 + 1
-    # the same, with a training stage per variant and one evaluation stage
-    assert len(dvc) == 1 + 1 + 1 + 2 + 1 + 1 + 1
+    # data, its OpenImages-format set converted, task net, 3 warm-ups (2 variants, 1 learned codec),
+    # 6 trainings, 6 + 4 evaluations (each on both datasets), complexity, report
+    assert len(smk) == 1 + 1 + 1 + 3 + 6 + 6 + 4 + 1 + 1
+    assert str(layout.eval_dir(params, "demo_val", "tiny-lambda_0.001")) in outs
+    # the same, with a training stage per variant and per learned codec, and one evaluation stage
+    assert len(dvc) == 1 + 1 + 1 + 3 + 1 + 1 + 1
     jobs: dict[str, list[str]] = {cmd: [] for cmd in dvc}
     for cmd in smk:
         assert dvc_stage_of(cmd) in dvc, (cmd, sorted(dvc))

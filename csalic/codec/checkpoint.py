@@ -18,22 +18,32 @@ import torch
 
 from ..errors import CheckpointError
 from ..io import atomic_path
+from .learned import LearnedCodec
 from .model import CSALIC, SIZES, VARIANTS, ModelConfig
 
 FORMAT = "csalic.codec"
 FORMAT_VERSION = 1
 
 
-def codec_record(model: CSALIC, lmbda: float | None = None, meta: dict | None = None) -> dict[str, Any]:
-    """The dict stored on disk for ``model`` (callers may add training state to it)."""
+def _entropy_updated(model) -> bool:
+    """Whether every entropy model of ``model`` has its coding tables (compressai's ``update``)."""
+    from compressai.entropy_models import EntropyModel
+
+    models = [m for m in model.modules() if isinstance(m, EntropyModel)]
+    return bool(models) and all(m._offset.numel() for m in models)
+
+
+def codec_record(model, lmbda: float | None = None, meta: dict | None = None) -> dict[str, Any]:
+    """The dict stored on disk for ``model``, a CSA-LIC codec or a :class:`LearnedCodec` (callers may add
+    training state to it)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "size": model.size,
         "variant": model.variant,
-        "config": model.config.to_dict(),
+        "config": {"learned": model.entry} if isinstance(model, LearnedCodec) else model.config.to_dict(),
         "lmbda": None if lmbda is None else float(lmbda),
-        "entropy_updated": bool(model.entropy.gaussian_conditional._offset.numel()),
+        "entropy_updated": _entropy_updated(model),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": dict(meta or {}),
     }
@@ -105,25 +115,32 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 def load_codec(path: str | Path, device: str | torch.device = "cpu", *, size: str | None = None,
-               variant: str | None = None) -> tuple[CSALIC, dict[str, Any]]:
+               variant: str | None = None, learned: dict | None = None,
+               import_root: str | Path | None = None) -> tuple[CSALIC | LearnedCodec, dict[str, Any]]:
     """Model in eval mode with entropy tables ready, plus the checkpoint's metadata.
 
     ``size``/``variant`` state what the caller expects; a checkpoint of another
-    kind is refused with both named.
+    kind is refused with both named.  A learned codec's checkpoint names its model; one
+    named by import path is built only when ``learned`` (a study's entries) names the same
+    path, so loading a file never imports a module the user did not choose.
     """
     record = read_record(path)
     ck_size, ck_variant = record.get("size"), record.get("variant")
     if variant is not None and ck_variant != variant:
         raise CheckpointError(f"{path} is a '{ck_variant}' checkpoint, expected variant '{variant}'")
-    if size is not None and ck_size != size:
-        raise CheckpointError(f"{path} is a '{ck_size}' size checkpoint, expected size '{size}'")
-    if ck_variant not in VARIANTS:
-        raise CheckpointError(f"{path} names unknown variant {ck_variant!r}")
-    try:
-        config = ModelConfig.from_dict(record["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path} has an unreadable model config ({exc})") from None
-    model = CSALIC(config, ck_variant, size=ck_size if ck_size in SIZES else None)
+    config = record.get("config")
+    if isinstance(config, dict) and "learned" in config:
+        model = _learned_model(path, str(ck_variant), config["learned"], learned or {}, import_root)
+    else:
+        if size is not None and ck_size != size:
+            raise CheckpointError(f"{path} is a '{ck_size}' size checkpoint, expected size '{size}'")
+        if ck_variant not in VARIANTS:
+            raise CheckpointError(f"{path} names unknown variant {ck_variant!r}")
+        try:
+            config = ModelConfig.from_dict(record["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} has an unreadable model config ({exc})") from None
+        model = CSALIC(config, ck_variant, size=ck_size if ck_size in SIZES else None)
     try:
         model.load_state_dict(record["state_dict"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
@@ -135,3 +152,19 @@ def load_codec(path: str | Path, device: str | torch.device = "cpu", *, size: st
         model.update(force=True)  # deterministic: encoder and decoder build identical tables
     info = {k: v for k, v in record.items() if k != "state_dict"}
     return model, info
+
+
+def _learned_model(path, name: str, entry: Any, trusted: dict, import_root) -> LearnedCodec:
+    from ..errors import CsalicError
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("codec"), str):
+        raise CheckpointError(f"{path} has an unreadable learned-codec entry")
+    codec = entry["codec"]
+    if ":" in codec and not any(isinstance(e, dict) and e.get("codec") == codec for e in trusted.values()):
+        raise CheckpointError(f"{path} is a checkpoint of {codec!r}, a codec named by import path: csalic imports "
+                              "it only for a study whose learned entries name it (csalic never runs code a file "
+                              "names on its own)")
+    try:
+        return LearnedCodec(name, codec, entry.get("args") or {}, import_root)
+    except CsalicError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None

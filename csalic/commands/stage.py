@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import argparse
 
-from ..names import VARIANT_NAMES
 
 
 def _params(path: str) -> dict:
+    """The study, its learned codecs built once: a bad one is refused by the DAG's first stage, one line."""
     from ..study.params import load
 
-    return load(path)
+    params = load(path)
+    if params.get("learned"):  # compressai's import (seconds) only for a study that trains learned codecs
+        from ..codec.learned import check_learned
+
+        check_learned(params, path)
+    return params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_options(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, help="subset of variants (default: params variants)")
+    t.add_argument("--variants", nargs="+", metavar="NAME",
+                   help="subset of the study's variants and learned codecs (default: all of them)")
     t.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
     t.add_argument("--job", help="one job of each variant by its folder name: warmup or lambda_<λ> (a Snakemake job)")
     t.add_argument("--warmup", action="store_true",

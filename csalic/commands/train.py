@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train one CSA-LIC codec with L = R + λ(D_i + D_f). Re-running the same command resumes "
                     "from OUT/last.pt; a job already finished with the same settings is skipped.",
     )
-    p.add_argument("--variant", required=True, choices=VARIANT_NAMES)
+    p.add_argument("--variant", required=True, metavar="NAME",
+                   help=f"a CSA-LIC variant ({', '.join(VARIANT_NAMES)}) or one of the study's learned codecs")
     p.add_argument("--lmbda", required=True, type=float, help="Lagrange multiplier λ (> 0)")
     p.add_argument("--out", help="job directory (default results/<study>/train/<variant>/lambda_<λ>)")
     p.add_argument("--params", default="params.yaml", help="study description (default: %(default)s)")

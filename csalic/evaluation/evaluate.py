@@ -35,7 +35,7 @@ from .. import __version__
 from .anchors import LABELS, ImageCodec, Uncompressed, get_anchor
 from ..errors import CsalicError, UnreadableImageError
 from ..io import atomic_write_json, read_json_object
-from ..names import CODEC_NAMES, QP_CODECS, QUALITY_CODECS
+from ..names import CODEC_NAMES, QP_CODECS, QUALITY_CODECS, trained_method
 from ..provenance import git_commit
 
 SUMMARY_FORMAT = "csalic.eval-summary"
@@ -47,20 +47,22 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- CSA-LIC as an ImageCodec
 
 class CsalicCodec(ImageCodec):
-    """A trained CSA-LIC checkpoint at its own λ; files are complete ``.csa`` bitstreams."""
+    """A trained checkpoint at its own λ, a CSA-LIC variant's or a learned codec's (``learned``: the
+    study's entries); files are complete ``.csa`` bitstreams."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", learned: dict | None = None):
         from ..codec.checkpoint import load_codec
         from ..provenance import sha256_of
 
         self.checkpoint = Path(checkpoint)
-        self.model, self.info = load_codec(self.checkpoint, device)
+        self.model, self.info = load_codec(self.checkpoint, device, learned=learned)
         self.device = device
         self.sha256 = sha256_of(self.checkpoint)
         self.fingerprint = self.model.fingerprint()  # hashes every weight: once, not per image
         self.variant = self.info.get("variant")
         self.lmbda = self.info.get("lmbda")
-        self.name = f"csalic-{self.variant}"
+        self.name = trained_method(self.variant)
+        self.learned = (self.info.get("config") or {}).get("learned")
         self.setting = f"lambda={self.lmbda:g}" if self.lmbda is not None else f"checkpoint={self.checkpoint.stem}"
 
     def encode(self, img: Image.Image) -> bytes:
@@ -84,16 +86,20 @@ class CsalicCodec(ImageCodec):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "checkpoint": str(self.checkpoint), "checkpoint_sha256": self.sha256,
                 "variant": self.variant, "lmbda": self.lmbda, "size": self.info.get("size"),
+                **({"learned": self.learned, "label": learned_label(self.name, self.learned["codec"])}
+                   if self.learned else {}),
                 "device": str(self.device), "meta": self.info.get("meta", {})}
 
 
 def make_codec(name: str, *, checkpoint: str | Path | None = None, quality: int | None = None,
-               qp: int | None = None, device: str = "cpu", **vvc_options: Any) -> ImageCodec:
-    """Build the codec the CLI names: ``csalic`` needs a checkpoint, ``vvc`` a QP, the others a quality."""
+               qp: int | None = None, device: str = "cpu", learned: dict | None = None,
+               **vvc_options: Any) -> ImageCodec:
+    """Build the codec the CLI names: ``csalic`` needs a checkpoint (a CSA-LIC variant's or a learned
+    codec's), ``vvc`` a QP, the others a quality."""
     if name == "csalic":
         if checkpoint is None:
             raise CsalicError("--codec csalic needs --checkpoint CK.pt")
-        return CsalicCodec(checkpoint, device)
+        return CsalicCodec(checkpoint, device, learned)
     if name == "none":
         return Uncompressed()
     if name == "vvc":
@@ -241,7 +247,7 @@ def summarize(records: Sequence[dict[str, Any]], maps: dict[str, float | None], 
     net = task_net.describe() if hasattr(task_net, "describe") else {"name": str(task_net)}
     return {
         "format": SUMMARY_FORMAT, "format_version": SUMMARY_VERSION,
-        "method": codec.name, "codec": codec.name.split("-")[0], "setting": codec.setting,
+        "method": codec.name, "codec": "csalic" if isinstance(codec, CsalicCodec) else codec.name.split("-")[0], "setting": codec.setting,
         "variant": getattr(codec, "variant", None), "lmbda": getattr(codec, "lmbda", None),
         "dataset": dataset_name, "task_net": net.get("name"), "task_kind": getattr(task_net, "kind", None),
         "n_images": len(records), "bytes_total": bits // 8,
@@ -281,12 +287,13 @@ def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, d
                    quality: int | None = None, qp: int | None = None, vvc: dict | None = None,
                    max_images: int | None = None, params_hash: str | None = None, device: str = "cpu",
                    threads: int | None = None, random_task_net: bool = False, progress: bool = True,
-                   oid_files=None) -> EvalResult:
+                   oid_files=None, learned: dict | None = None) -> EvalResult:
     """One codec at one setting on one COCO-format dataset, written to ``out``: ``csalic evaluate``'s work.
 
     ``params_hash`` names the study in the provenance; ``vvc`` holds the VVC tools' options
     (``vvc_encoder``: the study's ``anchors.vvc_encoder`` when it has one); ``oid_files``
-    (:class:`~csalic.evaluation.oid_scoring.OidFiles`) scores an OpenImages set by the OID protocol.
+    (:class:`~csalic.evaluation.oid_scoring.OidFiles`) scores an OpenImages set by the OID protocol;
+    ``learned`` (a study's entries) allows a checkpoint of a codec named by import path.
     """
     if max_images is not None and max_images < 1:
         raise CsalicError(f"--max-images must be >= 1, got {max_images}")
@@ -314,7 +321,7 @@ def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, d
         from .oid_scoring import OidScorer
 
         scorer = OidScorer(oid_files, dataset.data)
-    coder = make_codec(codec, checkpoint=checkpoint, quality=quality, qp=qp, device=device,
+    coder = make_codec(codec, checkpoint=checkpoint, quality=quality, qp=qp, device=device, learned=learned,
                        **(options if codec == "vvc" else {}))
     net = load_task_network(task_net, task_weights, device, allow_random=random_task_net)
     result = evaluate_codec(coder, dataset, net, dataset_name=dataset_name, max_images=max_images,
@@ -348,6 +355,11 @@ def method_label(method: str) -> str:
     if method.startswith("csalic-"):
         return f"CSA-LIC ({method.split('-', 1)[1]})"
     return LABELS.get(method, method)
+
+
+def learned_label(method: str, codec: str) -> str:
+    """A learned codec the study trained: marked as measured here, beside the published rows."""
+    return f"{method} (trained here)" if codec == method else f"{method} ({codec}, trained here)"
 
 
 def merge_compressai(summaries: Sequence[dict[str, Any]], name: str | None = None,

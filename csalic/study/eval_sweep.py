@@ -28,7 +28,7 @@ INPUTS = "inputs.json"
 def study_points(params: dict) -> list[tuple[str, dict[str, Any]]]:
     """(folder name, :func:`csalic.study.pipeline.evaluate_point` keywords) of every point, codecs first."""
     points = [(layout.csalic_point(v, lm), {"variant": v, "lmbda": float(lm)})
-              for v in params["variants"] for lm in params["lambdas"]]
+              for v in layout.trained(params) for lm in params["lambdas"]]
     return points + [(p, {"anchor": p}) for p in params["anchors"]["points"]]
 
 

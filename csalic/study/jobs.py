@@ -39,11 +39,14 @@ class JobSpec:
     init_job_hash: str | None = None    # that job's hash, or "sha256:<hex>" of the warm-start checkpoint:
                                         # a changed parent invalidates this job
     stage: str = "train"                # "warmup": the λ-independent start of a variant's λ (not a result)
+    learned: dict[str, Any] | None = None  # a learned codec's entry ({codec, args}); then `variant` is its name
+    import_root: str | None = None      # where a codec named by import path is imported from (the study folder)
 
     def job_params(self) -> dict[str, Any]:
         """The settings that change the result (not paths, device or provenance)."""
+        codec = {"learned": self.learned} if self.learned is not None else {}  # CSA-LIC jobs keep their hashes
         return {"variant": self.variant, "lmbda": self.lmbda, "stage": self.stage, "size": self.size,
-                "seed": self.seed, "task_name": self.task_name, "init": self.init_job_hash,
+                "seed": self.seed, "task_name": self.task_name, "init": self.init_job_hash, **codec,
                 **{f"train.{k}": v for k, v in sorted(self.train.items())}}
 
     def job_hash(self) -> str:
@@ -122,6 +125,8 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
         raise CsalicError(f"train.warmup_lambda must be a positive number under train.init: warmup, got {lw!r}")
     init_from = init_hash = None
     path = layout.warmup_source(params, variant)
+    if path is not None and variant in layout.learned(params) and not path.is_file():
+        path = None  # a learned codec without a warm start there starts from scratch (the sweep says so)
     if path is not None:
         init_from, init_hash = str(path), f"sha256:{file_sha256(path, 'warm-start checkpoint')}"
     return _spec(params, variant, float(lw), train, layout.warmup_dir(params, variant), max_steps, device,
@@ -133,8 +138,9 @@ def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_st
           stage: str = "train") -> JobSpec:
     from .params import params_hash
 
-    if variant not in params["variants"] and variant not in VARIANT_NAMES:
-        raise CsalicError(f"unknown variant {variant!r}")
+    learned = layout.learned(params)
+    if variant not in params["variants"] and variant not in VARIANT_NAMES and variant not in learned:
+        raise CsalicError(f"unknown variant or learned codec {variant!r}")
     if max_steps is not None:
         if max_steps < 1:
             raise CsalicError(f"--max-steps must be at least 1, got {max_steps}")
@@ -156,7 +162,13 @@ def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_st
         init_from=init_from,
         init_job_hash=init_hash,
         stage=stage,
+        learned=_entry(learned[variant]) if variant in learned else None,
+        import_root=str(Path.cwd()) if variant in learned else None,
     )
+
+
+def _entry(entry: dict) -> dict[str, Any]:
+    return {"codec": entry["codec"], "args": dict(entry.get("args") or {})}
 
 
 def default_device() -> str:

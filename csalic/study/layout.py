@@ -59,6 +59,23 @@ def task_net_dir(params: dict) -> Path:
     return root(params) / "task_net"
 
 
+def learned(params: dict) -> dict[str, dict]:
+    """The study's learned codecs, name -> entry ({codec, args}): trained beside the variants."""
+    return dict(params.get("learned") or {})
+
+
+def trained(params: dict) -> list[str]:
+    """Every method the study trains: its CSA-LIC variants, then its learned codecs."""
+    return list(params["variants"]) + list(learned(params))
+
+
+def method(name: str) -> str:
+    """A trained method's name in tables and MLflow: ``csalic-<variant>``, or a learned codec's own name."""
+    from ..names import trained_method
+
+    return trained_method(name)
+
+
 def variant_dir(params: dict, variant: str) -> Path:
     """A variant's training jobs, one folder each (:func:`job_name`)."""
     return root(params) / "train" / variant
@@ -179,13 +196,17 @@ def eval_dir(params: dict, dataset_name: str, point: str) -> Path:
 
 
 def csalic_point(variant: str, lmbda: float) -> str:
-    return f"csalic-{variant}-{job_name(lmbda)}"
+    """A trained point's folder: ``csalic-full-lambda_0.001``, or ``mbt2018-mean-lambda_0.001`` (learned)."""
+    return f"{method(variant)}-{job_name(lmbda)}"
 
 
 def parse_csalic_point(point: str) -> tuple[str, float] | None:
-    """``csalic-full-lambda_0.001`` -> ('full', 0.001); None for any other point (an anchor's)."""
-    m = re.fullmatch(f"csalic-(.+)-({LAMBDA_JOB})", point)
-    return None if m is None else (m.group(1), parse_job_name(m.group(2)))
+    """``csalic-full-lambda_0.001`` -> ('full', 0.001), ``mbt-lambda_0.01`` -> ('mbt', 0.01); None for an
+    anchor's point (no anchor point ends in ``-lambda_<λ>``)."""
+    m = re.fullmatch(f"(.+)-({LAMBDA_JOB})", point)
+    if m is None:
+        return None
+    return m.group(1).removeprefix("csalic-"), parse_job_name(m.group(2))
 
 
 def complexity_json(params: dict) -> Path:

@@ -49,7 +49,21 @@ def validate(params: dict, source: str = "params") -> dict:
             raise CsalicError(f"{source}: unknown key '{key}' (allowed: {', '.join(err.schema.get('properties', {}))})")
         raise CsalicError(f"{source}: '{_where(err)}': {err.message}")
     check_init_keys(params["train"], source)
+    check_learned_names(params, source)
     return params
+
+
+def check_learned_names(params: dict, source: str) -> None:
+    """A learned codec's name is its method's name: it may not be read as a variant's, an anchor's or a point's."""
+    import re
+
+    from ..names import CODEC_NAMES, POINT_PATTERN, VARIANT_NAMES
+
+    for name in params.get("learned") or {}:
+        if (name in VARIANT_NAMES or name in CODEC_NAMES or name.startswith("csalic") or "lambda_" in name
+                or re.fullmatch(POINT_PATTERN, name)):
+            raise CsalicError(f"{source}: learned codec name {name!r} is taken (a variant, an anchor, or csalic's "
+                              "own prefix): name it after the codec, e.g. mbt2018-mean")
 
 
 # the train keys that only some train.init read: a value set for another init would be silently unused

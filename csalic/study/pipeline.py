@@ -18,7 +18,7 @@ from pathlib import Path
 from . import layout
 from ..errors import CsalicError
 from ..io import atomic_write_json
-from ..names import POINT_PATTERN, QP_CODECS, VARIANT_NAMES
+from ..names import POINT_PATTERN, QP_CODECS
 
 
 
@@ -165,7 +165,7 @@ def train(params: dict, variants: list[str] | None = None, lambdas: list[float] 
     """
     if warmup and not layout.uses_warmup(params):
         init = params["train"].get("init", "scratch")
-        for v in variants or params["variants"]:
+        for v in variants or layout.trained(params):
             atomic_write_json(layout.warmup_dir(params, v) / "none.json",
                               {"variant": v, "train.init": init,
                                "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
@@ -198,8 +198,6 @@ def point_keywords(point: str) -> dict:
     if codec is None:
         parse_point(point)
         return {"anchor": point}
-    if codec[0] not in VARIANT_NAMES:
-        raise CsalicError(f"point {point!r}: variant {codec[0]!r} is not one of {', '.join(VARIANT_NAMES)}")
     return {"variant": codec[0], "lmbda": codec[1]}
 
 
@@ -247,10 +245,14 @@ def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
         setting = {"qp": value} if codec in QP_CODECS else {"quality": value} if value is not None else {}
         run_evaluation(codec, images, ann, out=out, **setting, **common)
     else:
+        if variant not in layout.trained(params):
+            raise CsalicError(f"point {layout.csalic_point(variant, lmbda)!r}: {variant!r} is not one of the study's "
+                              f"variants or learned codecs ({', '.join(layout.trained(params))})")
         checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
         _require(checkpoint, f"trained codec {variant} λ={lmbda:g}", "run its training stage first")
         out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
-        run_evaluation("csalic", images, ann, out=out, checkpoint=checkpoint, **common)
+        run_evaluation("csalic", images, ann, out=out, checkpoint=checkpoint, learned=layout.learned(params),
+                       **common)
     from .eval_sweep import common_inputs, point_inputs, write_inputs
 
     if inputs is None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import layout
 from ..errors import CsalicError
+from ..names import VARIANT_NAMES
 from ..io import atomic_write_json
 from .jobs import JobSpec, finished_summary, spec_from_params, warmup_spec
 from .worker import import_torch, task_body
@@ -53,7 +54,11 @@ def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
 def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
          max_steps: int | None = None, warmup_only: bool = False) -> list[JobSpec]:
     """The jobs to run, each after the job it is fine-tuned from (a variant's warm-up comes first)."""
-    variants = variants or list(params["variants"])
+    variants = variants or layout.trained(params)
+    unknown = [v for v in variants if v not in layout.trained(params) and v not in VARIANT_NAMES]
+    if unknown:
+        raise CsalicError(f"{unknown[0]!r} is not one of the study's variants or learned codecs "
+                          f"({', '.join(layout.trained(params))})")
     lambdas = lambdas or list(params["lambdas"])
     for lm in lambdas:
         if not lm > 0:

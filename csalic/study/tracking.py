@@ -305,6 +305,10 @@ def _variant_parent(client, exp_id: str, params: dict, variant: str, phash: str,
     if found:
         return found[0].info.run_id
     tags = {**key, RUN_NAME: variant, "csalic.study": str(params.get("study", "")), "csalic.size": str(size or "")}
+    entry = (params.get("learned") or {}).get(variant)
+    tags["csalic.method_kind"] = "learned" if entry else "variant"  # a learned comparator, or a CSA-LIC variant
+    if entry:
+        tags["csalic.learned.codec"] = str(entry["codec"])
     run = _retry(client.create_run, exp_id, run_name=variant, tags=tags, what="creating the variant run")
     rid = run.info.run_id
     study = {_key(f"study.{k}"): _text(v, MAX_PARAM) for k, v in _flatten(params).items()}

@@ -86,7 +86,7 @@ def log_evaluation(summary_path: str | Path, params: dict, *, uri: str | None = 
     # which mAP protocol scored the numbers, so that runs compared in the UI compare like with like
     tags = {f"csalic.eval.{s['dataset']}.summary": str(path),
             f"csalic.eval.{s['dataset']}.protocol": s.get("protocol", "coco")}
-    if s["method"].startswith("csalic-"):
+    if s["method"].startswith("csalic-") or "learned" in (prov.get("codec") or {}):  # a trained codec's point
         sha = prov.get("checkpoint_sha256")
         ckpt = (prov.get("codec") or {}).get("checkpoint")
         if not sha or not ckpt:
@@ -138,10 +138,11 @@ def log_report(params: dict, bd: dict[str, Any], out_dir: str | Path, written: l
     out = Path(out_dir)
     with store(params, uri) as (client, exp_id):
         mark_training_experiment(client, exp_id)
+        learned = params.get("learned") or {}
         for method, per_dataset in bd["bd"].items():
-            if not method.startswith("csalic-"):
+            if not method.startswith("csalic-") and method not in learned:
                 continue
-            variant = method.split("-", 1)[1]
+            variant = method.removeprefix("csalic-")
             rid = _variant_parent(client, exp_id, params, variant, phash, params["model"]["size"])
             values, notes = {}, {}
             for dataset, per_task in per_dataset.items():

@@ -136,13 +136,12 @@ def load_task(spec: JobSpec, device: torch.device):
 
 def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
     """The finished parent job's (or warm-start checkpoint's) weights, checked to be what this job was planned from."""
-    from ..codec.checkpoint import load_codec
     from .jobs import file_sha256
 
     if (spec.init_job_hash or "").startswith("sha256:"):
         if f"sha256:{file_sha256(spec.init_from, 'warm-start checkpoint')}" != spec.init_job_hash:
             raise CsalicError(f"{spec.init_from} changed after this job was planned; run the job again")
-        model, _ = load_codec(spec.init_from, device, size=spec.size, variant=spec.variant)
+        model, _ = _load_parent(spec, device)
         return model.state_dict()
     parent_dir = Path(spec.init_from).parent
     summary = finished_summary(parent_dir)
@@ -152,8 +151,26 @@ def _parent_weights(spec: JobSpec, device: torch.device) -> dict:
     if summary.get("job_hash") != spec.init_job_hash:
         raise CsalicError(f"{parent_dir} was trained with other settings than this study's; "
                           f"re-run its training before λ={spec.lmbda:g}")
-    model, _ = load_codec(spec.init_from, device, size=spec.size, variant=spec.variant)
+    model, _ = _load_parent(spec, device)
     return model.state_dict()
+
+
+def _load_parent(spec: JobSpec, device: torch.device):
+    from ..codec.checkpoint import load_codec
+
+    if spec.learned is not None:
+        return load_codec(spec.init_from, device, variant=spec.variant, learned={spec.variant: spec.learned},
+                          import_root=spec.import_root)
+    return load_codec(spec.init_from, device, size=spec.size, variant=spec.variant)
+
+
+def build_codec(spec: JobSpec):
+    """The job's fresh codec: a CSA-LIC variant of the study's size, or the learned codec it names."""
+    if spec.learned is not None:
+        from ..codec.learned import LearnedCodec
+
+        return LearnedCodec(spec.variant, spec.learned["codec"], spec.learned.get("args"), spec.import_root)
+    return build_model(spec.size, spec.variant)
 
 
 @dataclass
@@ -201,7 +218,7 @@ def _setup(spec: JobSpec) -> _Run:
     np.random.seed(spec.seed % 2**32)
     random.seed(spec.seed)
 
-    model = build_model(spec.size, spec.variant).to(device)
+    model = build_codec(spec).to(device)
     use_cuda = device.type == "cuda"
     if use_cuda and t.get("channels_last", True):
         model = model.to(memory_format=torch.channels_last)

@@ -1,5 +1,6 @@
 # Paths and wildcard values shared by the rules, all derived from the validated config: the paths
 # from csalic.study.layout (with Snakemake's wildcards in place of names), the points from the study.
+import re
 from pathlib import Path
 
 from csalic.names import POINT_PATTERN
@@ -17,7 +18,8 @@ DEMO_OI = str(layout.dataset(config, "demo_oi")[1])
 # the Snakefile's onstart writes: parsing the graph (a dry run, --lint) writes nothing.
 PARAMS = str(layout.effective_params(config))
 ENV = "../../envs/csalic.yaml"
-VARIANTS = config["variants"]
+VARIANTS = layout.trained(config)  # the CSA-LIC variants, then the learned codecs trained beside them
+TRAINED_POINTS = "|".join(re.escape(layout.method(v)) for v in VARIANTS)
 DATASETS = config["eval"]["datasets"]
 POINTS = [name for name, _ in study_points(config)]  # every codec and anchor point, as the eval folders name them
 TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
@@ -28,9 +30,9 @@ METRICS = ["results/metrics/bd.json", "results/metrics/points.json", "results/pl
 
 
 wildcard_constraints:
-    variant="|".join(VARIANTS),
+    variant="|".join(map(re.escape, VARIANTS)),
     job=layout.JOB_PATTERN,
-    point=f"csalic-(?:{'|'.join(VARIANTS)})-{layout.LAMBDA_JOB}|{POINT_PATTERN}",
+    point=f"(?:{TRAINED_POINTS})-{layout.LAMBDA_JOB}|{POINT_PATTERN}",
 
 
 def job_files(variant="{variant}", job="{job}"):
