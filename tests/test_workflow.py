@@ -256,14 +256,18 @@ def check_mlflow_results(cwd: Path, params: dict) -> None:
         assert tags["mlflow.experimentKind"] == "custom_model_development"
         eid = exp["experiment_id"]
         coded = server.runs(eid, "metrics.`eval/demo_val/map50_bbox` >= 0 and tags.`csalic.role` = 'job'")
-        assert len(coded) == 4
+        learned = sorted(params.get("learned") or {})
+        assert len(coded) == 2 * (len(params["variants"]) + len(learned))
         for r in coded:
             m = {x["key"]: x["value"] for x in r["data"]["metrics"]}
             assert m["eval/demo_val/bpp"] > 0 and "eval/demo_val/psnr_rgb" in m and "eval/demo_val/map50_segm" in m
             t = {x["key"]: x["value"] for x in r["data"]["tags"]}
             assert t["csalic.eval.demo_val.protocol"] == "coco" and t["csalic.eval.demo_oi.protocol"] == "oid"
         parents = server.runs(eid, "tags.`csalic.role` = 'variant'")
-        assert sorted(r["info"]["run_name"] for r in parents) == ["baseline", "full"]
+        assert sorted(r["info"]["run_name"] for r in parents) == sorted(["baseline", "full"] + learned)
+        kinds = {r["info"]["run_name"]: {x["key"]: x["value"] for x in r["data"]["tags"]}["csalic.method_kind"]
+                 for r in parents}
+        assert kinds == {"baseline": "variant", "full": "variant", **{n: "learned" for n in learned}}
         for r in parents:
             m = {x["key"] for x in r["data"].get("metrics", [])}
             t = {x["key"] for x in r["data"].get("tags", [])}
@@ -293,6 +297,10 @@ def check_mlflow_results(cwd: Path, params: dict) -> None:
 @pytest.mark.slow
 def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     params = micro_study(tmp_path, feature_weight=0.01)  # trains with D_f through the demo's task network
+    # a learned comparator by compressai registry name, trained beside the variants (its warm-up from
+    # scratch: pretrained/demo has no mbt2018-mean.pt)
+    params["learned"] = {"mbt2018-mean": {"codec": "mbt2018-mean", "args": {"N": 8, "M": 8}}}
+    write_params(tmp_path / "params.yaml", params)
     # killed mid-run (all its processes at once), once Snakemake has seen a warm-up finish: a job
     # fine-tuned from it has started (a job killed before Snakemake saw it end is rerun)
     first_job = tmp_path / layout.warmup_dir(params, "full") / "summary.json"
@@ -321,8 +329,14 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
 
     client = MlflowClient(params["tracking"]["uri"])
     exp = client.get_experiment_by_name("csalic-micro")
-    assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")) == 4
-    assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'warmup'")) == 2
+    assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")) == 6
+    assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'warmup'")) == 3
+    # the learned codec: a measured row of Table 1, a curve of the figure, its BD against VVC on both sets
+    assert "| mbt2018-mean (trained here) |" in table1
+    bd = json.loads((tmp_path / "results" / "metrics" / "bd.json").read_text())["bd"]["mbt2018-mean"]
+    for ds in ("demo_val", "demo_oi"):
+        cell = bd[ds]["detection"]
+        assert (cell.get("bd_rate") is not None) or cell.get("notes"), (ds, cell)
     for job in (tmp_path / "results" / "micro" / "train").glob("*/lambda_*"):  # fine-tuned with D_f
         summary = json.loads((job / "summary.json").read_text())
         assert summary["final"]["d_f"] > 0 and summary["task_network"]["name"] == "demo_mask_rcnn"
@@ -338,13 +352,15 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     write_params(tmp_path / "params.yaml", params)
     plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], tmp_path)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, re.M))
-    # the two new λ's jobs (no warm-up) and their two points (no anchor point), each on both datasets
-    assert jobs.get("train") == "2" and jobs.get("evaluate") == "2", plan.stdout
+    # the new λ's jobs of the two variants and the learned codec (no warm-up) and their points (no
+    # anchor point), each on both datasets
+    assert jobs.get("train") == "3" and jobs.get("evaluate") == "3", plan.stdout
     assert not {"data", "convert_openimages", "task_net"} & set(jobs), plan.stdout
 
-    # the stages that code no image start without torch or compressai (each seconds to import)
-    write_params(tmp_path / "params.yaml", dict(params, lambdas=[0.001, 0.01]))
-    for stage in ("report", "data"):
+    # the stages that code no image start without torch or compressai (each seconds to import); a
+    # study that trains learned codecs pays compressai's in its data stage, which checks them first
+    for stage, learned in (("report", params["learned"]), ("data", {})):
+        write_params(tmp_path / "params.yaml", dict(params, lambdas=[0.001, 0.01], learned=learned))
         probe = run([sys.executable, "-c", IMPORT_PROBE, stage], tmp_path)
         assert probe.returncode == 0, probe.stderr[-2000:]
         got = json.loads(probe.stdout.strip().splitlines()[-1])
@@ -366,6 +382,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     # the DAG's shape is compared with Snakemake's above: one variant suffices here
     params = micro_study(tmp_path)
     params["variants"] = ["full"]
+    params["learned"] = {"tiny": dict(TINY)}  # a user's own codec, by import path (examples/tiny_codec.py)
     write_params(tmp_path / "params.yaml", params)
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
@@ -425,7 +442,7 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
     metrics = json.loads(shown.stdout)
     files = next(iter(metrics.values()))["data"]
     bd = files["results/metrics/bd.json"]["data"]
-    assert bd["anchor"] == "vvc" and set(bd["bd"]) == {"csalic-full", "jpeg"}
+    assert bd["anchor"] == "vvc" and set(bd["bd"]) == {"csalic-full", "jpeg", "tiny"}
     assert files["results/metrics/points.json"]["data"]["points"]["demo_val"]["vvc"]["qp=50"]["bpp"] > 0
     table = run([str(BIN / "dvc"), "metrics", "show"], cwd)
     assert "results/metrics/bd.json" in table.stdout and "bd.csalic-full.demo_val.detection" in table.stdout
@@ -435,7 +452,7 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
     det = shown["Rate-accuracy (detection)"][0]
     assert det["type"] == "vega"
     rows = det["content"]["data"]["values"]
-    assert {r["method"] for r in rows} == {"csalic-full", "jpeg", "vvc"}  # no uncompressed ceiling
+    assert {r["method"] for r in rows} == {"csalic-full", "jpeg", "vvc", "tiny"}  # no uncompressed ceiling
     assert all(float(r["bpp"]) < 24 for r in rows)
     assert det["content"]["spec"]["encoding"]["color"]["field"] == "method"
     # a variation of the study as a DVC experiment, listed beside the baseline

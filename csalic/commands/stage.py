@@ -11,12 +11,17 @@ import argparse
 
 
 
-def _params(path: str) -> dict:
-    """The study, its learned codecs built once: a bad one is refused by the DAG's first stage, one line."""
+# the stages that build each learned codec once before they start: the DAG's first (a bad codec is
+# refused before any job) and those that train or code one; the others stay free of compressai
+CHECK_LEARNED = ("data", "train", "evaluate")
+
+
+def _params(path: str, stage: str) -> dict:
+    """The study; a learned codec that cannot be one is refused in one line (:data:`CHECK_LEARNED`)."""
     from ..study.params import load
 
     params = load(path)
-    if params.get("learned"):  # compressai's import (seconds) only for a study that trains learned codecs
+    if params.get("learned") and stage in CHECK_LEARNED:  # compressai's import: seconds
         from ..codec.learned import check_learned
 
         check_learned(params, path)
@@ -64,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     """The stages whose only input is the study: ``pipeline.<stage name>(params)``."""
     from ..study import pipeline
 
-    getattr(pipeline, args.stage)(_params(args.params))
+    getattr(pipeline, args.stage)(_params(args.params, args.stage))
     return 0
 
 
@@ -79,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
             raise CsalicError("--job names one job: give it without --lambdas and --warmup")
         lmbda = layout.parse_job_name(args.job)
         lambdas, warmup = (None, True) if lmbda is None else ([lmbda], False)
-    done = train(_params(args.params), args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
+    done = train(_params(args.params, "train"), args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
                  track=not args.no_track, report_path=args.report)
     if done is None:
         return 0
@@ -96,7 +101,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from ..study.pipeline import evaluate
 
-    outs = evaluate(_params(args.params), args.points, [args.dataset] if args.dataset else None,
+    outs = evaluate(_params(args.params, "evaluate"), args.points, [args.dataset] if args.dataset else None,
                     track=not args.no_track)
     print(f"{len(outs)} result(s) current")
     return 0

@@ -86,6 +86,9 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
         init_from, init_hash = str(Path(parent.out_dir) / "final.pt"), parent.job_hash()
     elif layout.uses_pretrained(params):
         path = layout.pretrained_checkpoint(params, variant)
+        if variant in layout.learned(params) and not path.is_file():
+            raise CsalicError(f"learned codec {variant}: train.init: pretrained fine-tunes {path}, which is not "
+                              "there: use train.init: warmup (a warm-up from scratch) or scratch")
         init_from, init_hash = str(path), f"sha256:{file_sha256(path, 'warm-start checkpoint')}"
     if init_from:
         train["max_steps"] = int(train.get("finetune_steps") or train["max_steps"])
