@@ -13,7 +13,7 @@ import argparse
 
 # the stages that build each learned codec once before they start: the DAG's first (a bad codec is
 # refused before any job) and those that train or code one; the others stay free of compressai
-CHECK_LEARNED = ("data", "train", "evaluate")
+CHECK_LEARNED = ("data", "train", "train_learned", "evaluate")
 
 
 def _params(path: str, stage: str) -> dict:
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--variants", nargs="+", metavar="NAME",
-                   help="subset of the study's variants and learned codecs (default: all of them)")
+                   help="subset of the stage's methods: the study's variants (train) or its learned codecs "
+                        "(train_learned); default: all of them")
     t.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
     t.add_argument("--job", help="one job of each variant by its folder name: warmup or lambda_<λ> (a Snakemake job)")
     t.add_argument("--warmup", action="store_true",
@@ -75,8 +76,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from ..errors import CsalicError
-    from ..study import layout
-    from ..study.pipeline import train
+    from ..study import layout, pipeline
+
+    train = getattr(pipeline, args.stage)  # train (the variants) or train_learned (the learned codecs)
 
     lambdas, warmup = args.lambdas, args.warmup
     if args.job is not None:
@@ -84,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
             raise CsalicError("--job names one job: give it without --lambdas and --warmup")
         lmbda = layout.parse_job_name(args.job)
         lambdas, warmup = (None, True) if lmbda is None else ([lmbda], False)
-    done = train(_params(args.params, "train"), args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
+    done = train(_params(args.params, args.stage), args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
                  track=not args.no_track, report_path=args.report)
     if done is None:
         return 0
@@ -108,4 +110,5 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 # the stages with options of their own: (handler, options); the others take the study only (_run)
-_OWN = {"train": (_train, _train_options), "evaluate": (_evaluate, _evaluate_options)}
+_OWN = {"train": (_train, _train_options), "train_learned": (_train, _train_options),
+        "evaluate": (_evaluate, _evaluate_options)}

@@ -106,7 +106,7 @@ def evaluate_points(params: dict, datasets: list[str], *, points: list[str] | No
         from .pipeline import point_keywords
 
         known = dict(chosen)
-        chosen = [(p, known[p] if p in known else point_keywords(p)) for p in dict.fromkeys(points)]
+        chosen = [(p, known[p] if p in known else point_keywords(p, params)) for p in dict.fromkeys(points)]
     missing = [f"{kw['variant']} λ={layout.lambda_tag(kw['lmbda'])}" for _, kw in chosen if "variant" in kw
                and not (layout.job_dir(params, kw["variant"], kw["lmbda"]) / "final.pt").is_file()]
     if missing:

@@ -165,7 +165,7 @@ def train(params: dict, variants: list[str] | None = None, lambdas: list[float] 
     """
     if warmup and not layout.uses_warmup(params):
         init = params["train"].get("init", "scratch")
-        for v in variants or layout.trained(params):
+        for v in variants or params["variants"]:
             atomic_write_json(layout.warmup_dir(params, v) / "none.json",
                               {"variant": v, "train.init": init,
                                "note": "no warm-up: every λ trains from scratch" if not layout.uses_pretrained(params)
@@ -177,6 +177,21 @@ def train(params: dict, variants: list[str] | None = None, lambdas: list[float] 
 
     specs = plan(params, variants, lambdas, max_steps, warmup_only=warmup)
     return run_sweep(params, specs, track=track, report_path=report_path), len(specs)
+
+
+def train_learned(params: dict, names: list[str] | None = None, lambdas: list[float] | None = None, *,
+                  warmup: bool = False, max_steps: int | None = None, track: bool = True,
+                  report_path: str | None = None) -> tuple[dict, int] | None:
+    """Train the study's learned codecs (all, or ``names``) as :func:`train` trains the variants."""
+    chosen = names or list(layout.learned(params))
+    others = [n for n in chosen if n not in layout.learned(params)]
+    if others:
+        raise CsalicError(f"{others[0]!r} is not one of the study's learned codecs "
+                          f"({', '.join(layout.learned(params)) or 'none'})")
+    if not chosen:
+        print("no learned codec to train: params.yaml's learned is empty")
+        return None
+    return train(params, chosen, lambdas, warmup=warmup, max_steps=max_steps, track=track, report_path=report_path)
 
 
 def evaluate(params: dict, points: list[str] | None = None, datasets: list[str] | None = None, *,
@@ -192,12 +207,15 @@ def evaluate(params: dict, points: list[str] | None = None, datasets: list[str] 
     return evaluate_points(params, list(datasets or params["eval"]["datasets"]), points=points, track=track)
 
 
-def point_keywords(point: str) -> dict:
-    """``csalic-full-lambda_0.001`` -> variant and λ; an anchor point -> itself (checked)."""
+def point_keywords(point: str, params: dict) -> dict:
+    """``csalic-full-lambda_0.001`` -> variant and λ; an anchor point -> itself (checked against the study)."""
     codec = layout.parse_csalic_point(point)
     if codec is None:
         parse_point(point)
         return {"anchor": point}
+    if codec[0] not in layout.trained(params):
+        raise CsalicError(f"point {point!r}: variant {codec[0]!r} is not one of the study's variants or learned "
+                          f"codecs ({', '.join(layout.trained(params))})")
     return {"variant": codec[0], "lmbda": codec[1]}
 
 

@@ -43,7 +43,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", ("seed", "model", "train", "task", "lambdas"),
           "trains warm-ups and λ as Ray tasks (Snakemake: one job per variant and warm-up or λ; DVC: one stage "
           "per variant)", job_settings=("seed", "model", "train", "task")),
-    Stage("evaluate", ("variants", "lambdas", "eval", "task", "anchors.points", "anchors.vvc_encoder"),
+    Stage("train_learned", ("seed", "train", "task", "lambdas", "learned"),
+          "trains the learned comparators as the variants are trained (Snakemake: one job per codec and warm-up "
+          "or λ; DVC: one stage per codec)", job_settings=("seed", "train", "task", "learned")),
+    Stage("evaluate", ("variants", "learned", "lambdas", "eval", "task", "anchors.points", "anchors.vvc_encoder"),
           "evaluates codec and anchor points on every dataset (Snakemake: one job per point; DVC: every point "
           "as Ray tasks, skipping current ones)", job_settings=("eval", "task")),
     Stage("complexity", ("model", "complexity"), "parameters, MACs and coding time of the study's model size"),

@@ -54,7 +54,7 @@ def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
 def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
          max_steps: int | None = None, warmup_only: bool = False) -> list[JobSpec]:
     """The jobs to run, each after the job it is fine-tuned from (a variant's warm-up comes first)."""
-    variants = variants or layout.trained(params)
+    variants = variants or list(params["variants"])  # the learned codecs: the train_learned stage's
     unknown = [v for v in variants if v not in layout.trained(params) and v not in VARIANT_NAMES]
     if unknown:
         raise CsalicError(f"{unknown[0]!r} is not one of the study's variants or learned codecs "

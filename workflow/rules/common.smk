@@ -18,8 +18,10 @@ DEMO_OI = str(layout.dataset(config, "demo_oi")[1])
 # the Snakefile's onstart writes: parsing the graph (a dry run, --lint) writes nothing.
 PARAMS = str(layout.effective_params(config))
 ENV = "../../envs/csalic.yaml"
-VARIANTS = layout.trained(config)  # the CSA-LIC variants, then the learned codecs trained beside them
-TRAINED_POINTS = "|".join(re.escape(layout.method(v)) for v in VARIANTS)
+VARIANTS = config["variants"]
+LEARNED = list(layout.learned(config))  # the learned codecs trained beside the variants (rule train_learned)
+TRAINED_POINTS = "|".join(re.escape(layout.method(v)) for v in VARIANTS + LEARNED)
+NOTHING = "(?!)"  # the constraint of a wildcard with no value: matches no path
 DATASETS = config["eval"]["datasets"]
 POINTS = [name for name, _ in study_points(config)]  # every codec and anchor point, as the eval folders name them
 TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
@@ -31,6 +33,7 @@ METRICS = ["results/metrics/bd.json", "results/metrics/points.json", "results/pl
 
 wildcard_constraints:
     variant="|".join(map(re.escape, VARIANTS)),
+    learned="|".join(map(re.escape, LEARNED)) or NOTHING,
     job=layout.JOB_PATTERN,
     point=f"(?:{TRAINED_POINTS})-{layout.LAMBDA_JOB}|{POINT_PATTERN}",
 
@@ -38,6 +41,11 @@ wildcard_constraints:
 def job_files(variant="{variant}", job="{job}"):
     d = layout.variant_dir(config, variant) / job
     return [f"{d}/final.pt", f"{d}/summary.json", f"{d}/metrics.csv"]
+
+
+def trained_name(wildcards) -> str:
+    """The job's method: a variant (rule train) or a learned codec (rule train_learned)."""
+    return wildcards.get("variant") or wildcards.get("learned")
 
 
 def train_inputs(wildcards):
@@ -48,17 +56,18 @@ def train_inputs(wildcards):
         return [DATA]
     parent = []
     if layout.uses_warmup(config):
-        parent = job_files(wildcards.variant, layout.WARMUP)
+        parent = job_files(trained_name(wildcards), layout.WARMUP)
     elif layout.uses_pretrained(config):
-        parent = [str(layout.pretrained_checkpoint(config, wildcards.variant))]
+        parent = [str(layout.pretrained_checkpoint(config, trained_name(wildcards)))]
     return [DATA, TASK_NET] + parent
 
 
 def train_settings(wildcards):
     """What a job depends on; a warm-up's as csalic hashes it. Snakemake reruns a job only when these change."""
+    stage = "train" if wildcards.get("variant") else "train_learned"
     if wildcards.job == layout.WARMUP:
-        return warmup_spec(config, wildcards.variant, device="cpu").job_params()
-    return stage_settings(config, "train")
+        return warmup_spec(config, trained_name(wildcards), device="cpu").job_params()
+    return stage_settings(config, stage)
 
 
 def eval_inputs(wildcards):
