@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from csalic.names import CODEC_NAMES, POINT_PATTERN, QP_CODECS, QUALITY_CODECS, VARIANT_NAMES
@@ -60,17 +61,25 @@ def test_the_rules_take_the_grammar_and_the_lambda_tags_from_the_package():
 
 
 def test_job_and_point_names_round_trip():
+    from csalic.errors import CsalicError
     from csalic.study import layout
+    from csalic.study.params import load
     from csalic.study.pipeline import point_keywords
 
+    params = dict(load(ROOT / "params.yaml"), learned={"mbt-2": {"codec": "mbt2018-mean", "args": {}}})
     for lmbda in (None, 0.0025, 1e-05, 3e-06):
         name = layout.job_name(lmbda)
         assert re.fullmatch(layout.JOB_PATTERN, name) and layout.parse_job_name(name) == lmbda
         if lmbda is not None:
-            point = layout.csalic_point("no_casc", lmbda)
-            assert layout.parse_csalic_point(point) == ("no_casc", lmbda)
-            assert point_keywords(point) == {"variant": "no_casc", "lmbda": lmbda}
-    assert layout.parse_csalic_point("vvc-qp37") is None and point_keywords("vvc-qp37") == {"anchor": "vvc-qp37"}
+            for trained in ("no_casc", "mbt-2"):  # a variant, and a learned codec with a hyphen in its name
+                point = layout.csalic_point(trained, lmbda)
+                assert layout.parse_csalic_point(point) == (trained, lmbda)
+                assert point_keywords(point, params) == {"variant": trained, "lmbda": lmbda}
+    assert layout.csalic_point("no_casc", 0.01) == "csalic-no_casc-lambda_0.01"
+    assert layout.parse_csalic_point("vvc-qp37") is None
+    assert point_keywords("vvc-qp37", params) == {"anchor": "vvc-qp37"}
+    with pytest.raises(CsalicError, match="not one of the study's variants"):
+        point_keywords("csalic-nope-lambda_0.01", params)
 
 
 def test_one_lambda_tag_for_paths_rules_and_runs():
