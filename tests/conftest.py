@@ -37,14 +37,15 @@ def demo_models():
     return models
 
 
-@pytest.fixture
-def gpu_cluster(tmp_path):
+@pytest.fixture(scope="session")
+def gpu_cluster(tmp_path_factory):
     """`ray start --head --num-gpus 4`: Ray accepts a declared GPU count on a CPU machine.
 
+    One per pytest worker: the tests that use it run one after another on it, each from its own folder.
     ``--block`` keeps the command running; stopping it stops this cluster alone (``ray stop``
     would stop every Ray instance on the machine, other tests' included)."""
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    log = tmp_path / "ray-start.log"
+    log = tmp_path_factory.mktemp("gpu-cluster") / "ray-start.log"
     with open(log, "wb") as fh:
         ray = str(Path(sys.executable).with_name("ray"))
         head = subprocess.Popen([ray, "start", "--head", "--block", "--num-gpus", "4", "--num-cpus", "4",

@@ -149,3 +149,60 @@ def test_what_the_snakefile_imports_is_torch_free():
         "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'compressai') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere in its body (``from pkg import mod`` names
+    ``pkg.mod``); a package's own ``__init__`` is not counted as imported by its submodules' relative
+    imports of their siblings."""
+    mods = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, mod in mods.items():
+        edges = set()
+        for module, names, _ in _imports(name, mod):
+            subs = [f"{module}.{n}" for n in names if f"{module}.{n}" in mods]
+            if subs:
+                edges.update(subs)
+            elif module in mods:
+                edges.add(module)
+        graph[name] = edges - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each sorted."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_import_graph_has_no_cycle():
+    """No two modules import each other, directly or round a circle, not even inside a function:
+    a circle means neither can be read, tested or moved without the other."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check finds one
+    assert _cycles(_import_graph()) == []

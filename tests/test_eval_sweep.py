@@ -9,7 +9,8 @@ from helpers import micro_params
 
 from csalic.study import layout
 from csalic.errors import CsalicError
-from csalic.study.eval_sweep import common_inputs, evaluate_points, is_current, point_inputs, study_points, write_inputs
+from csalic.study.eval_sweep import evaluate_point, evaluate_points
+from csalic.study.points import common_inputs, is_current, point_inputs, study_points, write_inputs
 from csalic.study.pipeline import study_summaries
 
 
@@ -107,3 +108,29 @@ def test_every_point_already_current_needs_no_ray(study, capsys):
     assert len(outs) == 6
     assert capsys.readouterr().out.count("evaluated already, with the same inputs") == 6
     assert json.loads((outs[0] / "inputs.json").read_text())["variant"] == "full"
+
+
+def test_an_evaluation_computes_on_the_threads_its_task_reserved(tmp_path, monkeypatch):
+    """The evaluation task sets torch's threads to the CPUs Ray gave it; evaluate_point keeps them
+    (it used to reset them to 1) and the summary records them beside the coding times."""
+    import torch
+
+    from csalic.study import pipeline
+
+    monkeypatch.chdir(tmp_path)
+    params = micro_params()
+    params["eval"]["datasets"] = ["demo_val"]
+    params["task"]["demo_steps"] = 1
+    pipeline.data(params)
+    pipeline.task_net(params)
+    before = torch.get_num_threads()
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            out = evaluate_point(params, "demo_val", anchor="jpeg-q80", track=False)
+            assert torch.get_num_threads() == threads
+            assert json.loads((out / "summary.json").read_text())["provenance"]["threads"] == threads
+        out = evaluate_point(params, "demo_val", anchor="jpeg-q80", track=False, threads=2)
+        assert json.loads((out / "summary.json").read_text())["provenance"]["threads"] == 2
+    finally:
+        torch.set_num_threads(before)

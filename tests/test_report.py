@@ -161,3 +161,21 @@ def test_the_ablation_legend_covers_no_data(report):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_anchors_primary_chooses_the_anchor_among_the_evaluated_points():
+    """anchors.primary used to be read by nothing: a study listing VVC and HEVC points took VVC whatever it said."""
+    from helpers import base_params
+
+    from csalic.study.pipeline import anchor_method
+
+    params = base_params()
+    both = ["none", "hevc-qp45", "vvc-qp47", "jpeg-q80"]
+    for primary, points, anchor in (("vvc", both, "vvc"), ("hevc", both, "hevc-qp"),
+                                    ("hevc", ["vvc-qp47", "hevc-q40"], "hevc"),  # HEVC by quality when no QP
+                                    ("hevc", ["none", "vvc-qp47"], "vvc"),  # the other of the two, when alone
+                                    ("vvc", ["jpeg-q80", "webp-q50"], "jpeg")):  # else the first listed
+        p = dict(params, anchors=dict(params["anchors"], primary=primary, points=points))
+        assert anchor_method(p) == anchor, (primary, points)
+    with pytest.raises(CsalicError, match="lists no codec"):
+        anchor_method(dict(params, anchors=dict(params["anchors"], points=["none"])))

@@ -124,7 +124,9 @@ def test_the_local_instance_refuses_a_client_without_its_token(tmp_path):
     try:
         address = keeper.stdout.readline().strip()
         assert address, "the local instance did not start"
-        stranger = dict(os.environ, HOME=str(tmp_path / "stranger"), RAY_AUTH_MODE="disabled")
+        # Ray retries a refused connection for ~20 s (one try a second) unless told otherwise: 3 tries
+        stranger = dict(os.environ, HOME=str(tmp_path / "stranger"), RAY_AUTH_MODE="disabled",
+                        RAY_gcs_server_port_wait_time_s="3")
         stranger.pop("RAY_ADDRESS", None)
         (tmp_path / "stranger").mkdir()
         out = subprocess.run([sys.executable, "-c", probe, address], env=stranger, capture_output=True,

@@ -189,6 +189,48 @@ def test_missing_manifest_is_a_note(tmp_path, params):
     assert run.inputs.dataset_inputs == [] and "manifest" in run.data.tags["mlflow.note.content"]
 
 
+def test_a_failing_or_vanished_server_is_a_one_line_error_not_a_crash(tmp_path, monkeypatch):
+    """An MLflow server that answers 500, or one that has gone away, used to raise MLflow's and requests'
+    own exceptions through _retry and _new_run, past the drivers' `except CsalicError`, ending the loop."""
+    import http.server
+    import socket
+    import threading
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own retries would take minutes
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+
+    class Broken(http.server.BaseHTTPRequestHandler):
+        def _fail(self):
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error_code": "INTERNAL_ERROR", "message": "the database is down"}')
+
+        do_GET = do_POST = _fail
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as sock:  # a port nothing listens on: the server that went away
+        sock.bind(("127.0.0.1", 0))
+        gone = sock.getsockname()[1]
+    try:
+        for port, says in ((server.server_address[1], "500 error"), (gone, "Connection refused")):
+            client = MlflowClient(f"http://127.0.0.1:{port}")
+            with pytest.raises(CsalicError, match="tracking store failed while reading") as e:
+                tracking._retry(client.get_experiment_by_name, "csalic-demo", what="reading")
+            assert says in str(e.value) and "\n" not in str(e.value)
+            with pytest.raises(CsalicError, match="filling in the job run"):  # an upload inside a run's block
+                with tracking._new_run(MlflowClient(f"sqlite:///{tmp_path}/ok.db"), "0", name="x", start_ms=0,
+                                       tags={}, what="job"):
+                    client.log_artifact("0" * 32, __file__)
+    finally:
+        server.shutdown()
+    assert tracking.store_failure(ValueError("a bug"), "x") is None  # csalic's own errors stay tracebacks
+
+
 def test_retry_backs_off_while_locked():
     calls = []
 

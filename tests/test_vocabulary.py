@@ -64,7 +64,7 @@ def test_job_and_point_names_round_trip():
     from csalic.errors import CsalicError
     from csalic.study import layout
     from csalic.study.params import load
-    from csalic.study.pipeline import point_keywords
+    from csalic.study.points import point_keywords
 
     params = dict(load(ROOT / "params.yaml"), learned={"mbt-2": {"codec": "mbt2018-mean", "args": {}}})
     for lmbda in (None, 0.0025, 1e-05, 3e-06):

@@ -263,9 +263,17 @@ def summarize(records: Sequence[dict[str, Any]], maps: dict[str, float | None], 
                         "annotations": str(dataset.annotation_json)},
             "params_hash": params_hash, "git_commit": git_commit(), "csalic_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(), "python": platform.python_version(), **(extra_provenance or {}),
+            "host": platform.node(), "python": platform.python_version(), "threads": _torch_threads(),
+            **(extra_provenance or {}),
         },
     }
+
+
+def _torch_threads() -> int:
+    """The threads torch computed with (the encode and decode times depend on them)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 # ----------------------------------------------------------------------------- files

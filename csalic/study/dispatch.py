@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .raycluster import _pid_alive as _alive
+from .procs import pid_alive as _alive
 
 NAME = "csalic-dispatch"
 NAMESPACE = "csalic"

@@ -15,67 +15,66 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from . import layout
 from ..errors import CsalicError
-from ..io import atomic_write_json
+from ..names import QP_CODECS
+from .points import common_inputs, is_current, parse_point, point_inputs, point_keywords, study_points, write_inputs
 from .worker import import_torch, task_body
 
-INPUTS = "inputs.json"
+def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
+                   lmbda: float | None = None, anchor: str | None = None, track: bool = True,
+                   inputs: dict | None = None, threads: int | None = None) -> Path:
+    """Evaluate one trained codec or one anchor point on one dataset; returns the output folder.
 
+    ``threads``: torch's threads for it; None keeps the process's (an evaluation task has set them to
+    the CPUs Ray reserved for it).
 
-def study_points(params: dict) -> list[tuple[str, dict[str, Any]]]:
-    """(folder name, :func:`csalic.study.pipeline.evaluate_point` keywords) of every point, codecs first."""
-    points = [(layout.csalic_point(v, lm), {"variant": v, "lmbda": float(lm)})
-              for v in layout.trained(params) for lm in params["lambdas"]]
-    return points + [(p, {"anchor": p}) for p in params["anchors"]["points"]]
+    The folder also gets ``inputs.json``, what the result depends on, so that a stage run over
+    every point can tell a current result from a stale one.
+    """
+    if (anchor is None) == (variant is None or lmbda is None):
+        raise CsalicError("give either an anchor point or both a variant and a λ")
+    if dataset not in params["eval"]["datasets"]:
+        raise CsalicError(f"dataset {dataset!r} is not in eval.datasets ({', '.join(params['eval']['datasets'])})")
+    from ..evaluation.evaluate import run_evaluation
+    from .params import params_hash
 
-
-def common_inputs(params: dict, dataset: str) -> dict[str, Any]:
-    """What every point on ``dataset`` depends on (hashed once per stage: paper weights are large)."""
-    from ..provenance import sha256_of
-
-    _, ann = layout.dataset(params, dataset)
-    weights = layout.task_net(params)
-    protocol = layout.protocol(params, dataset)
-    files = {}
-    if protocol == "oid":  # the ground truth the protocol reads besides the converted JSON
-        f = layout.oid_files(params, dataset)
-        files = {p.name: sha256_of(p) if p.is_file() else None
-                 for p in (f.boxes, f.image_labels, f.hierarchy, f.masks_csv) if p is not None}
-    return {"dataset": dataset, "annotations_sha256": sha256_of(ann) if ann.is_file() else None,
-            "task_weights_sha256": sha256_of(weights) if weights.is_file() else None,
-            "protocol": protocol, "protocol_files_sha256": files, "eval": params["eval"], "task": params["task"]}
-
-
-def point_inputs(params: dict, common: dict[str, Any], *, variant: str | None = None,
-                 lmbda: float | None = None, anchor: str | None = None) -> dict[str, Any]:
-    """``common`` plus what is particular to one point."""
-    from ..provenance import sha256_of
-
+    images, ann = layout.dataset(params, dataset)
+    oid = layout.oid_files(params, dataset) if layout.protocol(params, dataset) == "oid" else None
+    common = dict(dataset_name=dataset, task_net=params["task"]["name"], task_weights=layout.task_net(params),
+                  oid_files=oid,
+                  params_hash=params_hash(params), vvc={"vvc_encoder": params["anchors"].get("vvc_encoder")},
+                  device=params["eval"]["device"], threads=threads, max_images=params["eval"]["max_images"],
+                  progress=False)
     if anchor is not None:
-        extra: dict[str, Any] = {"anchor": anchor}
-        if anchor.startswith("vvc"):
-            extra["vvc_encoder"] = params["anchors"].get("vvc_encoder")
+        codec, value = parse_point(anchor)
+        out = layout.eval_dir(params, dataset, anchor)
+        setting = {"qp": value} if codec in QP_CODECS else {"quality": value} if value is not None else {}
+        run_evaluation(codec, images, ann, out=out, **setting, **common)
     else:
-        ckpt = layout.job_dir(params, variant, lmbda) / "final.pt"
-        extra = {"variant": variant, "lmbda": layout.lambda_tag(lmbda),
-                 "checkpoint_sha256": sha256_of(ckpt) if ckpt.is_file() else None}
-    return {**common, **extra}
+        if variant not in layout.trained(params):
+            raise CsalicError(f"point {layout.csalic_point(variant, lmbda)!r}: {variant!r} is not one of the study's "
+                              f"variants or learned codecs ({', '.join(layout.trained(params))})")
+        checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
+        if not checkpoint.exists():
+            raise CsalicError(f"trained codec {variant} λ={lmbda:g} not found at {checkpoint}: run its training "
+                              "stage first")
+        out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
+        run_evaluation("csalic", images, ann, out=out, checkpoint=checkpoint, learned=layout.learned(params),
+                       **common)
+    if inputs is None:
+        inputs = point_inputs(params, common_inputs(params, dataset), variant=variant, lmbda=lmbda, anchor=anchor)
+    write_inputs(out, inputs)
+    if not track:
+        return out
+    from .tracking_results import log_evaluation, warn
 
-
-def write_inputs(out: Path, inputs: dict[str, Any]) -> None:
-    """Written after summary.json: a point killed in between is evaluated again."""
-    atomic_write_json(out / INPUTS, inputs)
-
-
-def is_current(out: Path, inputs: dict[str, Any]) -> bool:
-    try:
-        recorded = json.loads((out / INPUTS).read_text())
-    except (OSError, ValueError):
-        return False
-    return (out / "summary.json").is_file() and recorded == json.loads(json.dumps(inputs))
+    try:  # from the driver side, as training is logged: a store that is down loses nothing
+        log_evaluation(out / "summary.json", params)
+    except CsalicError as exc:
+        warn(f"{dataset} {out.name}", exc)
+    return out
 
 
 @task_body
@@ -84,8 +83,6 @@ def _eval_task(cwd: str, params: dict, dataset: str, kw: dict, inputs: dict) -> 
     import ray
 
     torch = import_torch()
-    from .pipeline import evaluate_point
-
     os.chdir(cwd)  # the study's paths are relative to the checkout, as in every stage
     # a warm worker may have trained before (training flushes denormals): evaluate as a fresh process does
     torch.set_flush_denormal(False)
@@ -103,8 +100,6 @@ def evaluate_points(params: dict, datasets: list[str], *, points: list[str] | No
                               f"({', '.join(params['eval']['datasets'])})")
     chosen = study_points(params)
     if points is not None:
-        from .pipeline import point_keywords
-
         known = dict(chosen)
         chosen = [(p, known[p] if p in known else point_keywords(p, params)) for p in dict.fromkeys(points)]
     missing = [f"{kw['variant']} λ={layout.lambda_tag(kw['lmbda'])}" for _, kw in chosen if "variant" in kw
@@ -161,8 +156,14 @@ def _run(params: dict, todo: list, *, track: bool, address: str | None, echo) ->
                 echo(f"FAILED {failed[-1]}")
                 continue
             out = Path(value)
-            summary = json.loads((out / "summary.json").read_text())
-            echo(f"done {dataset} {name}: {summary['bpp']:.4f} bpp, mAP@0.5 bbox {summary['map50_bbox']}")
+            try:  # one unreadable result costs its own point, never the points after it
+                summary = json.loads((out / "summary.json").read_text())
+                line = f"{summary['bpp']:.4f} bpp, mAP@0.5 bbox {summary['map50_bbox']}"
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                failed.append(f"{dataset} {name}: its summary.json cannot be read ({type(exc).__name__}: {exc})")
+                echo(f"FAILED {failed[-1]}")
+                continue
+            echo(f"done {dataset} {name}: {line}")
             if track:  # through the keeper's dispatcher when it serves this code (MLflow imported once)
                 try:
                     sub.track("csalic.study.tracking_results:log_evaluation", str(out / "summary.json"), params,

@@ -12,13 +12,12 @@ anything runs, naming what is missing and where it goes.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from . import layout
 from ..errors import CsalicError
 from ..io import atomic_write_json
-from ..names import POINT_PATTERN, QP_CODECS
+from .points import parse_point
 
 
 
@@ -207,86 +206,6 @@ def evaluate(params: dict, points: list[str] | None = None, datasets: list[str] 
     return evaluate_points(params, list(datasets or params["eval"]["datasets"]), points=points, track=track)
 
 
-def point_keywords(point: str, params: dict) -> dict:
-    """``csalic-full-lambda_0.001`` -> variant and λ; an anchor point -> itself (checked against the study)."""
-    codec = layout.parse_csalic_point(point)
-    if codec is None:
-        parse_point(point)
-        return {"anchor": point}
-    if codec[0] not in layout.trained(params):
-        raise CsalicError(f"point {point!r}: variant {codec[0]!r} is not one of the study's variants or learned "
-                          f"codecs ({', '.join(layout.trained(params))})")
-    return {"variant": codec[0], "lmbda": codec[1]}
-
-
-def parse_point(point: str) -> tuple[str, int | None]:
-    """``vvc-qp57`` -> (``vvc``, 57); ``hevc-qp45`` -> (``hevc-qp``, 45); ``jpeg-q10`` -> (``jpeg``, 10)."""
-    if not re.fullmatch(POINT_PATTERN, point):
-        raise CsalicError(f"anchor point {point!r} is not none, hevc-qN, jpeg-qN, webp-qN, avif-qN, vvc-qpN "
-                          "or hevc-qpN")
-    if point == "none":
-        return "none", None
-    codec, setting = point.split("-", 1)
-    if setting.startswith("qp"):
-        codec = "hevc-qp" if codec == "hevc" else codec
-        value = int(setting[2:])
-        if value > QP_CODECS[codec]:
-            raise CsalicError(f"anchor point {point!r}: QP above {QP_CODECS[codec]}")
-        return codec, value
-    return codec, int(setting[1:])
-
-
-def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
-                   lmbda: float | None = None, anchor: str | None = None, track: bool = True,
-                   inputs: dict | None = None) -> Path:
-    """Evaluate one trained codec or one anchor point on one dataset; returns the output folder.
-
-    The folder also gets ``inputs.json``, what the result depends on, so that a stage run over
-    every point can tell a current result from a stale one.
-    """
-    if (anchor is None) == (variant is None or lmbda is None):
-        raise CsalicError("give either an anchor point or both a variant and a λ")
-    if dataset not in params["eval"]["datasets"]:
-        raise CsalicError(f"dataset {dataset!r} is not in eval.datasets ({', '.join(params['eval']['datasets'])})")
-    from ..evaluation.evaluate import run_evaluation
-    from .params import params_hash
-
-    images, ann = layout.dataset(params, dataset)
-    oid = layout.oid_files(params, dataset) if layout.protocol(params, dataset) == "oid" else None
-    common = dict(dataset_name=dataset, task_net=params["task"]["name"], task_weights=layout.task_net(params),
-                  oid_files=oid,
-                  params_hash=params_hash(params), vvc={"vvc_encoder": params["anchors"].get("vvc_encoder")},
-                  device=params["eval"]["device"], threads=1, max_images=params["eval"]["max_images"], progress=False)
-    if anchor is not None:
-        codec, value = parse_point(anchor)
-        out = layout.eval_dir(params, dataset, anchor)
-        setting = {"qp": value} if codec in QP_CODECS else {"quality": value} if value is not None else {}
-        run_evaluation(codec, images, ann, out=out, **setting, **common)
-    else:
-        if variant not in layout.trained(params):
-            raise CsalicError(f"point {layout.csalic_point(variant, lmbda)!r}: {variant!r} is not one of the study's "
-                              f"variants or learned codecs ({', '.join(layout.trained(params))})")
-        checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
-        _require(checkpoint, f"trained codec {variant} λ={lmbda:g}", "run its training stage first")
-        out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
-        run_evaluation("csalic", images, ann, out=out, checkpoint=checkpoint, learned=layout.learned(params),
-                       **common)
-    from .eval_sweep import common_inputs, point_inputs, write_inputs
-
-    if inputs is None:
-        inputs = point_inputs(params, common_inputs(params, dataset), variant=variant, lmbda=lmbda, anchor=anchor)
-    write_inputs(out, inputs)
-    if not track:
-        return out
-    from .tracking_results import log_evaluation, warn
-
-    try:  # from the driver side, as training is logged: a store that is down loses nothing
-        log_evaluation(out / "summary.json", params)
-    except CsalicError as exc:
-        warn(f"{dataset} {out.name}", exc)
-    return out
-
-
 def complexity(params: dict) -> Path:
     """Parameters, MACs and coding time of the study's model size (Table 3's measured rows)."""
     from ..evaluation.complexity import format_table, measure
@@ -300,9 +219,11 @@ def complexity(params: dict) -> Path:
 
 
 def anchor_method(params: dict) -> str:
-    """VVC-Intra when its points are evaluated, else HEVC-Intra, else the first other anchor listed."""
+    """The BD anchor: ``anchors.primary`` (VVC-Intra, or HEVC-Intra by QP then by quality) when its points
+    are evaluated, else the other of the two, else the first other anchor listed."""
     codecs = [parse_point(p)[0] for p in params["anchors"]["points"]]
-    for preferred in ("vvc", "hevc-qp", "hevc"):
+    order = {"vvc": ("vvc", "hevc-qp", "hevc"), "hevc": ("hevc-qp", "hevc", "vvc")}[params["anchors"]["primary"]]
+    for preferred in order:
         if preferred in codecs:
             return preferred
     others = [c for c in codecs if c != "none"]
@@ -314,7 +235,7 @@ def anchor_method(params: dict) -> str:
 def study_summaries(params: dict) -> list[Path]:
     """The result of every point the study lists, and only those: a folder left by an earlier λ or
     QP list (DVC keeps its evaluation folders between runs) is not the study's."""
-    from .eval_sweep import study_points
+    from .points import study_points
 
     files, missing = [], []
     for dataset in params["eval"]["datasets"]:

@@ -34,6 +34,7 @@ from typing import Iterator
 
 from ..errors import CsalicError
 from ..io import atomic_write_json
+from .procs import pid_alive
 
 DEFAULT_IDLE_S = 20.0
 
@@ -49,22 +50,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _recorded(registry: Path) -> dict | None:
     try:
         info = json.loads((registry / "address.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return info if _pid_alive(int(info.get("pid", -1))) else None
+    return info if pid_alive(int(info.get("pid", -1))) else None
 
 
 def _recorded_address(registry: Path) -> str | None:
@@ -205,13 +196,8 @@ def keep(registry: Path, num_cpus: int | None, num_gpus: int | None, idle_s: flo
         ensure_token()
     import ray
 
-    if num_gpus is None:
-        try:
-            import torch
-
-            num_gpus = torch.cuda.device_count()
-        except Exception:  # torch missing or broken CUDA: a CPU-only instance still works
-            num_gpus = 0
+    # num_gpus None: Ray counts the machine's GPUs itself (NVML, CUDA_VISIBLE_DEVICES), which spares the
+    # keeper torch's import (seconds before the first job of every study can start)
     # "local": a new instance, never one that `ray start` left recorded in /tmp/ray
     ctx = ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                    logging_level="WARNING")

@@ -80,12 +80,29 @@ def _is_locked(exc: BaseException) -> bool:
     return False
 
 
+#: the packages between csalic and a store: an error raised from them is the store's (or the way to it)
+_STORE_PACKAGES = ("mlflow", "requests", "urllib3", "sqlalchemy", "sqlite3", "http")
+
+
+def store_failure(exc: BaseException, what: str) -> CsalicError | None:
+    """A one-line CsalicError for a failure of the store or of the way to it; None for anything else
+    (a bug in csalic stays a traceback).  Callers catch CsalicError: a server that answers 500 or has
+    gone away must cost one run's logging, not the driver that logs the rest."""
+    if isinstance(exc, CsalicError) or not isinstance(exc, Exception):
+        return None
+    if not (isinstance(exc, OSError) or any(c.__module__.split(".")[0] in _STORE_PACKAGES for c in type(exc).__mro__)):
+        return None
+    first = (str(exc).strip().splitlines() or [""])[0][:400]
+    return CsalicError(f"the tracking store failed while {what}: {type(exc).__name__}: {first}")
+
+
 def _retry(fn: Callable, *args, what: str = "talking to MLflow", attempts: int = 9, base_s: float = 0.2,
            max_s: float = 8.0, **kwargs):
     """Call ``fn`` again with jittered exponential backoff while the store says it is locked.
 
     Other drivers may hold sqlite's write lock for a moment; only a lock that
-    outlives every attempt (about a minute) becomes a one-line error.
+    outlives every attempt (about a minute) becomes a one-line error, as does any other
+    failure of the store at once (:func:`store_failure`).
     """
     waited = 0.0
     for i in range(attempts):
@@ -93,7 +110,10 @@ def _retry(fn: Callable, *args, what: str = "talking to MLflow", attempts: int =
             return fn(*args, **kwargs)
         except Exception as exc:  # MlflowException, sqlalchemy/sqlite OperationalError, ...
             if not _is_locked(exc):
-                raise
+                failure = store_failure(exc, what)
+                if failure is None:
+                    raise
+                raise failure from exc
             if i == attempts - 1:
                 raise CsalicError(f"tracking store stayed locked for {waited:.0f} s while {what}: another "
                                   "process holds it (a long transaction or an open sqlite shell?); retry later") from exc
@@ -163,10 +183,13 @@ def _new_run(client, exp_id: str, *, name: str, start_ms: int, tags: dict[str, s
     rid = run.info.run_id
     try:
         yield rid
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(Exception):
             client.set_terminated(rid, "FAILED")
-        raise
+        failure = store_failure(exc, f"filling in the {what} run")  # an artifact upload, say
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 def _with_timeout(fn: Callable[[], Any], timeout_s: float) -> tuple[bool, Any, BaseException | None]:

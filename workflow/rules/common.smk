@@ -5,7 +5,7 @@ from pathlib import Path
 
 from csalic.names import POINT_PATTERN
 from csalic.study import layout
-from csalic.study.eval_sweep import study_points
+from csalic.study.points import study_points
 from csalic.study.jobs import warmup_spec
 from csalic.study.stages import settings as stage_settings
 
