@@ -167,7 +167,7 @@ def test_anchors_primary_chooses_the_anchor_among_the_evaluated_points():
     """anchors.primary used to be read by nothing: a study listing VVC and HEVC points took VVC whatever it said."""
     from helpers import base_params
 
-    from csalic.study.pipeline import anchor_method
+    from csalic.study.points import anchor_method
 
     params = base_params()
     both = ["none", "hevc-qp45", "vvc-qp47", "jpeg-q80"]

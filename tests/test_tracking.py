@@ -355,3 +355,53 @@ def test_check_store_from_several_processes_on_a_fresh_database(tmp_path):
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [o[1][-500:] for o in outs]
     assert MlflowClient(uri).search_experiments()  # the tables exist, with the default experiment
+
+
+def test_track_results_logs_the_points_the_tables_use_and_no_stale_one(tmp_path, monkeypatch):
+    """`csalic track --results` used to log every summary under eval/, also the folders of an earlier
+    QP or λ list that the tables leave out on purpose, so MLflow's numbers could differ from the tables."""
+    import shutil
+
+    from helpers import micro_params, write_params
+
+    from csalic.study import layout
+
+    monkeypatch.chdir(tmp_path)
+    params = micro_params()
+    params["eval"]["datasets"] = ["demo_val"]
+    params["anchors"]["points"] = ["none", "jpeg-q10", "jpeg-q30"]  # jpeg-q50 and -q70: an earlier list's
+    params["tracking"]["uri"] = f"sqlite:///{tmp_path}/mlflow.db"
+    write_params(tmp_path / "params.yaml", params)
+    src = ROOT / "tests" / "data" / "report" / "eval" / "demo_val"
+    for folder, point in [("none/uncompressed", "none")] + [(f"jpeg/quality_{q}", f"jpeg-q{q}") for q in (10, 30, 50, 70)]:
+        shutil.copytree(src / folder, layout.eval_dir(params, "demo_val", point))
+    assert main(["track", "--params", "params.yaml", "--results"]) == 0
+    client = MlflowClient(params["tracking"]["uri"])
+    exp = client.get_experiment_by_name("csalic-micro")
+    names = sorted(r.info.run_name for r in _runs(client, exp.experiment_id) if r.data.tags.get("csalic.role") == "anchor")
+    assert names == ["jpeg quality=10", "jpeg quality=30", "none uncompressed"]
+
+
+def test_a_study_run_left_half_logged_is_redone_by_the_next_report(tmp_path, monkeypatch):
+    """A report that died after creating the study run, before its artifacts, left a RUNNING run with
+    the study's identity, which every later report took as done."""
+    from csalic.evaluation.report import study_metrics, write_report
+    from csalic.study import tracking_results as tr
+    from csalic.study.params import params_hash
+
+    monkeypatch.chdir(tmp_path)
+    data = ROOT / "tests" / "data" / "report"
+    study, written = write_report([data / "eval"], "results", published=data / "published.csv",
+                                  complexity=[data / "complexity_demo_full.json"])
+    params = load(ROOT / "params.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(tracking.experiment_name(params))
+    identity = {tracking.ROLE: "study", tracking.HASH: params_hash(params),
+                "csalic.report_sha256": tr._sha([p for p in written if p.is_file()])}
+    crashed = client.create_run(exp_id, run_name="study", tags=identity).info.run_id  # what the crash left
+    rid = tr.log_report(params, study_metrics(study), "results", written, uri=uri)
+    assert rid != crashed and client.get_run(crashed).info.lifecycle_stage == "deleted"
+    assert client.get_run(rid).info.status == "FINISHED"
+    assert {"tables/table1.md", "tables/table1.json"} <= {f.path for f in client.list_artifacts(rid, "tables")}
+    assert tr.log_report(params, study_metrics(study), "results", written, uri=uri) == rid  # done once

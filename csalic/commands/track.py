@@ -73,26 +73,9 @@ def _track(args: argparse.Namespace) -> int:
 
 
 def _results(params: dict, uri: str) -> None:
-    from ..study import layout, tracking
-    from ..study.jobs import finished_summary
-    from ..study.pipeline import anchor_method
-    from ..evaluation.report import collect, study_metrics
-    from ..study.tracking_results import eval_summaries, log_evaluation, log_report
+    from ..study.tracking_results import log_results
 
-    jobs = [d for d in sorted((layout.root(params) / "train").glob("*/*")) if finished_summary(d) is not None]
-    for job in jobs:
-        tracking.log_training_job(job, params, uri=uri)
-    summaries = eval_summaries(params)
-    for s in summaries:
-        log_evaluation(s, params, uri=uri)
-    print(f"{len(jobs)} training job(s), {len(summaries)} evaluated point(s)")
-    if summaries:
-        study = collect([layout.root(params) / "eval"], params["anchors"]["published"], anchor_method(params))
-        out = Path("results")
-        written = [p for d in ("tables", "figures", "curves", "metrics", "plots") for p in sorted((out / d).rglob("*"))
-                   if p.is_file()]
-        rid = log_report(params, study_metrics(study), out, written, uri=uri)
-        print(f"report: study run {rid}")
+    log_results(params, uri=uri)
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import layout
 from ..errors import CsalicError
 from ..io import atomic_write_json
-from .points import parse_point
+from .points import anchor_method
 
 
 
@@ -218,30 +218,12 @@ def complexity(params: dict) -> Path:
     return out
 
 
-def anchor_method(params: dict) -> str:
-    """The BD anchor: ``anchors.primary`` (VVC-Intra, or HEVC-Intra by QP then by quality) when its points
-    are evaluated, else the other of the two, else the first other anchor listed."""
-    codecs = [parse_point(p)[0] for p in params["anchors"]["points"]]
-    order = {"vvc": ("vvc", "hevc-qp", "hevc"), "hevc": ("hevc-qp", "hevc", "vvc")}[params["anchors"]["primary"]]
-    for preferred in order:
-        if preferred in codecs:
-            return preferred
-    others = [c for c in codecs if c != "none"]
-    if not others:
-        raise CsalicError("anchors.points lists no codec to compare against (only 'none'): add hevc-qN or vvc-qpN")
-    return others[0]
-
-
 def study_summaries(params: dict) -> list[Path]:
     """The result of every point the study lists, and only those: a folder left by an earlier λ or
     QP list (DVC keeps its evaluation folders between runs) is not the study's."""
-    from .points import study_points
+    from .points import result_files
 
-    files, missing = [], []
-    for dataset in params["eval"]["datasets"]:
-        for name, _ in study_points(params):
-            f = layout.eval_dir(params, dataset, name) / "summary.json"
-            (files if f.is_file() else missing).append(f)
+    files, missing = result_files(params)
     if missing:
         raise CsalicError(f"{len(missing)} point(s) not evaluated yet, e.g. {missing[0].parent}: "
                           "run their evaluation stage first")

@@ -100,3 +100,30 @@ def parse_point(point: str) -> tuple[str, int | None]:
             raise CsalicError(f"anchor point {point!r}: QP above {QP_CODECS[codec]}")
         return codec, value
     return codec, int(setting[1:])
+
+
+def result_files(params: dict) -> tuple[list[Path], list[Path]]:
+    """(summary.json of each of the study's points evaluated so far, those not yet), on every dataset.
+
+    Only the points the study lists: a folder left by an earlier λ or QP list (DVC keeps its
+    evaluation folders between runs) is not the study's, in the tables or in MLflow."""
+    found, missing = [], []
+    for dataset in params["eval"]["datasets"]:
+        for name, _ in study_points(params):
+            f = layout.eval_dir(params, dataset, name) / "summary.json"
+            (found if f.is_file() else missing).append(f)
+    return sorted(found), missing
+
+
+def anchor_method(params: dict) -> str:
+    """The BD anchor: ``anchors.primary`` (VVC-Intra, or HEVC-Intra by QP then by quality) when its points
+    are evaluated, else the other of the two, else the first other anchor listed."""
+    codecs = [parse_point(p)[0] for p in params["anchors"]["points"]]
+    order = {"vvc": ("vvc", "hevc-qp", "hevc"), "hevc": ("hevc-qp", "hevc", "vvc")}[params["anchors"]["primary"]]
+    for preferred in order:
+        if preferred in codecs:
+            return preferred
+    others = [c for c in codecs if c != "none"]
+    if not others:
+        raise CsalicError("anchors.points lists no codec to compare against (only 'none'): add hevc-qN or vvc-qpN")
+    return others[0]

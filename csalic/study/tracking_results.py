@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import CsalicError
 from ..evaluation.evaluate import load_summary
 from .params import params_hash
-from .tracking import (CKPT_SHA, EXPERIMENT_KIND, HASH, PARENT_TAG, ROLE, RUN_NAME, _find_runs, _key, _log_all,
-                       _retry, _variant_parent, log_training_job, store, tracking_uri)
+from .tracking import (CKPT_SHA, EXPERIMENT_KIND, HASH, PARENT_TAG, ROLE, RUN_NAME, _existing, _find_runs, _key,
+                       _log_all, _new_run, _retry, _variant_parent, log_training_job, store, tracking_uri)
 
 EVAL_METRICS = ("bpp", "bpp_total", "psnr_rgb", "psnr_y", "map50_bbox", "map50_segm", "encode_s", "decode_s",
                 "n_images")
@@ -157,29 +158,48 @@ def log_report(params: dict, bd: dict[str, Any], out_dir: str | Path, written: l
                     client.log_artifact(rid, str(curve), artifact_path=f"curves/{curve.parent.name}")
         files = [p for p in written if p.is_file()]
         identity = {ROLE: "study", HASH: phash, "csalic.report_sha256": _sha(files)}
-        found = _find_runs(client, exp_id, identity)
-        if found:
-            return found[0].info.run_id
-        run = _retry(client.create_run, exp_id, run_name="study", tags={**identity, RUN_NAME: "study",
-                                                                        "csalic.anchor": bd["anchor"]},
-                     what="creating the study run")
-        rid = run.info.run_id
-        for p in files:
-            if p.suffix == ".csv" and p.parent.name == "tables":
-                client.log_table(rid, data=pd.read_csv(p), artifact_file=f"tables/{p.stem}.json")
-            sub = p.parent.relative_to(out).as_posix() if p.is_relative_to(out) else p.parent.name
-            client.log_artifact(rid, str(p), artifact_path=sub)
-        _log_metrics(client, rid, {_key(f"{kind}/{m}/{d}/{t}"): float(c[kind])
-                                   for m, per_d in bd["bd"].items() for d, per_t in per_d.items()
-                                   for t, c in per_t.items() for kind in ("bd_rate", "bd_map") if _finite(c.get(kind))})
-        _retry(client.set_terminated, rid, "FINISHED", what="closing the study run")
+        # only a finished study run counts: one a crashed report left half-logged is removed and redone
+        existing = _existing(client, exp_id, identity)
+        if existing:
+            return existing
+        with _new_run(client, exp_id, name="study", start_ms=int(time.time() * 1000),
+                      tags={**identity, RUN_NAME: "study", "csalic.anchor": bd["anchor"]}, what="study") as rid:
+            for p in files:
+                if p.suffix == ".csv" and p.parent.name == "tables":
+                    client.log_table(rid, data=pd.read_csv(p), artifact_file=f"tables/{p.stem}.json")
+                sub = p.parent.relative_to(out).as_posix() if p.is_relative_to(out) else p.parent.name
+                client.log_artifact(rid, str(p), artifact_path=sub)
+            _log_metrics(client, rid, {_key(f"{kind}/{m}/{d}/{t}"): float(c[kind])
+                                       for m, per_d in bd["bd"].items() for d, per_t in per_d.items()
+                                       for t, c in per_t.items() for kind in ("bd_rate", "bd_map")
+                                       if _finite(c.get(kind))})
+            _retry(client.set_terminated, rid, "FINISHED", what="closing the study run")
         return rid
 
 
-def eval_summaries(params: dict) -> list[Path]:
+def log_results(params: dict, *, uri: str | None = None, echo=print) -> None:
+    """Log the study's result files again (``csalic track --results``): its finished training jobs, the
+    points its tables use, and the report; what is logged already is found, not added twice."""
+    from ..evaluation.report import collect, study_metrics
     from . import layout
+    from .jobs import finished_summary
+    from .points import anchor_method, result_files
 
-    return sorted((layout.root(params) / "eval").rglob("summary.json"))
+    jobs = [d for m in layout.trained(params)
+            for d in [layout.warmup_dir(params, m)] + [layout.job_dir(params, m, lm) for lm in params["lambdas"]]
+            if finished_summary(d) is not None]
+    for job in jobs:
+        log_training_job(job, params, uri=uri)
+    summaries, _ = result_files(params)
+    for s in summaries:
+        log_evaluation(s, params, uri=uri)
+    echo(f"{len(jobs)} training job(s), {len(summaries)} evaluated point(s)")
+    if summaries:
+        study = collect(summaries, params["anchors"]["published"], anchor_method(params))
+        out = Path("results")
+        written = [p for d in ("tables", "figures", "curves", "metrics", "plots") for p in sorted((out / d).rglob("*"))
+                   if p.is_file()]
+        echo(f"report: study run {log_report(params, study_metrics(study), out, written, uri=uri)}")
 
 
 def warn(what: str, exc: Exception, echo=print) -> None:
