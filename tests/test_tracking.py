@@ -146,23 +146,32 @@ def test_runs_table_and_cli(study, params, capsys):
     assert study["ids"][("full", 0.01)] in capsys.readouterr().out
 
 
-def test_eval_summary_under_variant(study, params):
+def test_track_eval_logs_a_point_as_the_stages_do(study, params, capsys):
+    """`csalic track --eval` takes the stages' one logging path: a codec's numbers on its λ run, an
+    anchor's on its run under 'anchors' (it used to log a separate 'eval' run of its own layout)."""
+    from csalic.provenance import sha256_of
+
     c = study["client"]
-    path = study["tmp"] / "eval_full.json"
-    path.write_text(json.dumps({"codec": "csalic", "setting": "0.0025", "dataset": "demo_val", "bpp": 0.42,
-                                "psnr_rgb": 31.5, "map50_bbox": 0.61, "map50_segm": 0.55,
-                                "provenance": {"variant": "full", "lmbda": 0.0025, "params_hash": "abc123"}}))
-    rid = tracking.log_eval_summary(path, params, uri=study["uri"])
-    assert tracking.log_eval_summary(path, params, uri=study["uri"]) == rid
-    run = c.get_run(rid)
-    parent = c.get_run(study["ids"][("full", 0.0025)]).data.tags["mlflow.parentRunId"]
-    assert run.data.tags["csalic.role"] == "eval" and run.data.tags["mlflow.parentRunId"] == parent
-    assert run.data.metrics["map50_bbox"] == 0.61 and run.data.params["codec"] == "csalic"
-    anchor = study["tmp"] / "eval_jpeg.json"
-    anchor.write_text(json.dumps({"codec": "jpeg", "setting": 50, "dataset": "demo_val", "bpp": 1.1,
-                                  "map50_bbox": 0.5}))
-    arid = tracking.log_eval_summary(anchor, params, uri=study["uri"])
-    assert "mlflow.parentRunId" not in c.get_run(arid).data.tags
+    data = ROOT / "tests" / "data" / "report" / "eval" / "demo_val"
+    job = study["jobs"][("full", 0.0025)]
+    s = json.loads((data / "csalic-full" / "lambda_0.0025" / "summary.json").read_text())
+    s["provenance"].update(checkpoint_sha256=sha256_of(job / "final.pt"))
+    s["provenance"]["codec"] = {"checkpoint": str(job / "final.pt")}  # what the evaluation records
+    path = study["tmp"] / "eval_full" / "summary.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(s))
+    anchor = data / "jpeg" / "quality_10" / "summary.json"
+    args = ["track", "--params", str(ROOT / "params.yaml"), "--uri", study["uri"], "--eval", str(path), str(anchor)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    rid = study["ids"][("full", 0.0025)]
+    assert f"{path}: run {rid}" in out  # the λ run of the job that wrote its checkpoint
+    assert c.get_run(rid).data.metrics["eval/demo_val/map50_bbox"] == pytest.approx(s["map50_bbox"])
+    exp = c.get_experiment_by_name("csalic-demo")
+    arun = next(r for r in _runs(c, exp.experiment_id) if r.info.run_name == "jpeg quality=10")
+    assert arun.data.tags["csalic.role"] == "anchor" and f"{anchor}: run {arun.info.run_id}" in out
+    before = len(_runs(c, exp.experiment_id))
+    assert main(args) == 0 and len(_runs(c, exp.experiment_id)) == before  # logged once
     assert len(tracking.runs_table(params, uri=study["uri"])) == 4  # evaluations are not training runs
 
 

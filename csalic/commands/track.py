@@ -19,9 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Already logged jobs and summaries are left as they are, so this is safe to repeat.")
     p.add_argument("jobs", nargs="*", metavar="JOB_DIR", help="finished training job folders")
     p.add_argument("--params", default="params.yaml", help="study description (default: %(default)s)")
-    p.add_argument("--eval", nargs="+", default=[], metavar="SUMMARY", help="evaluation summary JSON files")
+    p.add_argument("--eval", nargs="+", default=[], metavar="SUMMARY",
+                   help="evaluation summary.json files, logged as the stages log them: a codec's numbers on its "
+                        "λ run (its training job logged first if it is not), an anchor's under 'anchors'")
     p.add_argument("--results", action="store_true",
-                   help="log the whole study from its files: every finished training job, every evaluated point "
+                   help="log the whole study from its files: its finished training jobs, the points its tables use "
                         "(codecs to their λ runs, anchors under 'anchors'), the BD deltas and the tables and figures")
     p.add_argument("--uri", default=None, help="tracking URI (default: tracking.uri of the params file)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not copy final.pt into the artifact store")
@@ -61,9 +63,11 @@ def _track(args: argparse.Namespace) -> int:
     for job in args.jobs:
         rid = tracking.log_training_job(job, params, uri=uri, log_checkpoint=not args.no_checkpoint)
         print(f"{job}: run {rid}")
-    for s in args.eval:
-        rid = tracking.log_eval_summary(s, params, uri=uri)
-        print(f"{s}: run {rid}")
+    if args.eval:
+        from ..study.tracking_results import log_evaluation
+
+        for s in args.eval:  # the one way an evaluation is logged, as the stages log it
+            print(f"{s}: run {log_evaluation(s, params, uri=uri)}")
     if args.results:
         _results(params, uri)
     if args.jobs or args.eval or args.results:

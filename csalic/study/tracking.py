@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 ROLE, VARIANT, LAMBDA, HASH = "csalic.role", "csalic.variant", "csalic.lambda", "csalic.params_hash"
-CKPT_SHA, SUMMARY_SHA = "csalic.checkpoint_sha256", "csalic.summary_sha256"
+CKPT_SHA = "csalic.checkpoint_sha256"
 PARENT_TAG, RUN_NAME, NOTE, GIT_TAG = "mlflow.parentRunId", "mlflow.runName", "mlflow.note.content", "mlflow.source.git.commit"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 SUMMARY_KEYS = ("loss", "bpp", "psnr", "d_f")
@@ -528,74 +528,6 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
                 client.log_artifact(rid, str(ckpt))
             _retry(client.set_terminated, rid, "FINISHED", end_time=max(end_ms, start_ms),
                    what="finishing the job run")
-        return rid
-
-
-# ----------------------------------------------------------------------------- evaluation summaries
-
-def _eval_variant(summary: dict, prov: dict, params: dict) -> str | None:
-    v = summary.get("variant") or prov.get("variant")
-    if not v:
-        codec = str(summary.get("codec") or "")
-        for sep in (":", "/", "-"):
-            head, _, tail = codec.partition(sep)
-            if head.lower().replace("-", "") == "csalic" and tail:
-                v = tail
-                break
-    return str(v) if v and str(v) in params.get("variants", []) else None
-
-
-def log_eval_summary(summary_path, params: dict, *, uri: str | None = None) -> str:
-    """Log one evaluation summary as a run (under its variant's run when it is a CSA-LIC variant).
-
-    Numbers become metrics, text becomes parameters, ``provenance`` becomes
-    ``csalic.*`` tags; the same file content logged twice returns the same run.
-    """
-    path = Path(summary_path)
-    summary = read_json_object(path, "evaluation summary")
-    prov = summary.get("provenance") if isinstance(summary.get("provenance"), dict) else {}
-    sha = sha256_of(path)
-    phash = str(prov.get("params_hash") or summary.get("params_hash") or params_hash(params))
-    variant = _eval_variant(summary, prov, params)
-    lmbda = summary.get("lmbda", prov.get("lmbda"))
-    identity = {ROLE: "eval", HASH: phash, SUMMARY_SHA: sha}
-    uri = tracking_uri(params, uri)
-
-    metrics, run_params = {}, {}
-    for k, v in _flatten({k: v for k, v in summary.items() if k != "provenance"}).items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if not math.isnan(float(v)):
-                metrics[_key(k)] = float(v)
-        else:
-            run_params[k] = v
-    tags = {f"csalic.{_key(k)}": v for k, v in _flatten(prov).items() if v is not None}
-    tags.update({f"csalic.{k}": summary[k] for k in ("codec", "setting", "dataset") if summary.get(k) is not None})
-    tags.update(identity)
-    if variant:
-        tags[VARIANT] = variant
-    if lmbda is not None:
-        with contextlib.suppress(TypeError, ValueError):
-            tags[LAMBDA] = lambda_tag(lmbda)
-    name = "eval " + " ".join(str(summary[k]) for k in ("codec", "setting", "dataset") if summary.get(k) is not None)
-
-    with store(params, uri) as (client, exp_id):
-        done = _existing(client, exp_id, identity)
-        if done:
-            return done
-        if variant:
-            size = prov.get("size") or params.get("model", {}).get("size")
-            tags[PARENT_TAG] = _variant_parent(client, exp_id, params, variant, phash, size)
-        tags[RUN_NAME] = name.strip()
-        end_ms = int(path.stat().st_mtime * 1000)
-        with _new_run(client, exp_id, name=tags[RUN_NAME], start_ms=end_ms, what="evaluation",
-                      tags={k: v for k, v in identity.items()} | ({PARENT_TAG: tags[PARENT_TAG]} if variant else {})) \
-                as rid:
-            from mlflow.entities import Metric
-
-            _log_all(client, rid, metrics=[Metric(k, v, end_ms, 0) for k, v in metrics.items()],
-                     params=run_params, tags=tags)
-            client.log_artifact(rid, str(path), artifact_path="eval")
-            _retry(client.set_terminated, rid, "FINISHED", end_time=end_ms, what="finishing the evaluation run")
         return rid
 
 
