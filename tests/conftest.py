@@ -18,9 +18,24 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1 if XDIST else min(2, os.cpu_count() or 1))
 
+def _cost(item) -> int:
+    """A rank of a test's cost: the whole-DAG runs, then the other end-to-end tests, then the rest."""
+    if item.get_closest_marker("slow") is None:
+        return 2
+    return 0 if item.path.name == "test_workflow.py" else 1
+
+
 def pytest_collection_modifyitems(items):
-    """Start the slow end-to-end tests first, so that no long test is left running alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Costliest first, dealt round-robin to the pytest-xdist workers.
+
+    xdist's worksteal hands each worker one contiguous block of the collection and steals from a
+    block's end, so the order is arranged block by block: each begins with one of the DAG runs and
+    its share of the other slow tests, and what is stolen at the end are the quick ones.  (Sorting
+    the slow tests to the front put all of them in the first worker's block: the last DAG run
+    started ten minutes in.)"""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    ranked = sorted(items, key=_cost)  # stable: within a rank, the files' own order
+    items[:] = [item for w in range(workers) for item in ranked[w::workers]]
 
 
 @pytest.fixture(scope="session")
