@@ -55,7 +55,7 @@ def main() -> int:
     report = {"exit": proc.returncode, "wall_s": round(wall, 1), "jobs": jobs,
               "evaluations": [{"method": e["method"], "setting": e["setting"], "bpp": e["bpp"],
                                "map50_bbox": e["map50_bbox"]} for e in evals],
-              "tables": sorted(p.name for p in (work / "results" / "tables").glob("*"))}
+              "tables": sorted(p.name for p in (work / "results" / "gpu_micro" / "tables").glob("*"))}
     (out / "micro_study.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     ok = proc.returncode == 0 and len(jobs) == 4 and all(j["device"] == "cuda" for j in jobs)

@@ -11,7 +11,7 @@ size, so that both re-learn the same modules in the same training and start the
 rest from the same weights.  Equal training from scratch would need hours on a
 CPU before mAP@0.5 says anything (1500 steps left both at mAP 0).
 
-Reads two ``results/metrics/points.json`` written by studies that differ only in
+Reads two ``results/<study>/metrics/points.json`` written by studies that differ only in
 the codec's widths (config/lean_check.yaml: ``model.size`` demo against
 demo_lean, both trained alike from scratch) and measures NEW against OLD on the
 same points the tables use: BD-rate (%, negative = NEW needs fewer bits) and

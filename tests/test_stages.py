@@ -98,3 +98,20 @@ def test_rule_settings_are_the_tables():
 
 def test_the_readme_shows_the_table():
     assert markdown() in (ROOT / "README.md").read_text()
+
+
+def test_each_study_reports_under_its_own_folder():
+    """The report used to write results/{tables,figures,metrics,plots,curves} for every study: the demo's
+    and the paper study's tables overwrote each other. dvc.yaml's report stage names the same files."""
+    from csalic.study import layout
+
+    demo, paper = ({"study": s} for s in ("demo", "paper"))
+    files = {s["study"]: [f for kind in layout.report_files(s).values() for f in kind] for s in (demo, paper)}
+    assert not set(files["demo"]) & set(files["paper"])
+    for study, paths in files.items():
+        assert all(Path(p).parts[:2] == ("results", study) for p in paths), paths
+    assert "results/demo/tables/table1.md" in files["demo"] and "results/paper/metrics/bd.json" in files["paper"]
+    report = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
+    declared = {next(iter(o)) if isinstance(o, dict) else o for o in report["outs"] + report["metrics"]}
+    assert {f"results/${{study}}/{d}" for d in ("tables", "figures", "curves")} <= declared
+    assert all(p.startswith("results/${study}/") for p in declared), declared

@@ -145,7 +145,7 @@ def test_snakemake_and_dvc_describe_the_same_dag(tmp_path):
             assert any(o == d or o.startswith(d + "/") for d in dvc[stage]), (stage, o, dvc[stage])
         # ... and every out of the stage holds some Snakemake output (but the curves folder, whose
         # file names come from the results, which only DVC declares)
-        for d in set(dvc[stage]) - {"results/curves"}:
+        for d in set(dvc[stage]) - {"results/micro/curves"}:
             assert any(o == d or o.startswith(d + "/") or d.startswith(o + "/") for o in smk_outs), (stage, d)
 
 
@@ -316,9 +316,9 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     assert first_job.stat().st_mtime_ns == kept  # the finished job was not run again
     for n in (1, 2, 3):
         for ext in ("md", "tex", "csv"):
-            assert (tmp_path / "results" / "tables" / f"table{n}.{ext}").stat().st_size > 0
-    assert (tmp_path / "results" / "figures" / "rate_accuracy.png").stat().st_size > 0
-    table1 = (tmp_path / "results" / "tables" / "table1.md").read_text()
+            assert (tmp_path / "results" / "micro" / "tables" / f"table{n}.{ext}").stat().st_size > 0
+    assert (tmp_path / "results" / "micro" / "figures" / "rate_accuracy.png").stat().st_size > 0
+    table1 = (tmp_path / "results" / "micro" / "tables" / "table1.md").read_text()
     # both column groups: demo_val for COCO2017, demo_oi (OpenImages' files, converted) for OpenImagesV6
     header = table1.splitlines()[next(i for i, line in enumerate(table1.splitlines()) if line.startswith("| Method"))]
     assert "demo_val Det." in header and "demo_oi Det." in header and "demo_oi Seg." in header, header
@@ -334,15 +334,15 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     assert len(client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'warmup'")) == 2
     # the learned codec: a measured row of Table 1, a curve of the figure, its BD against VVC on both sets
     assert "| mbt2018-mean (trained here) |" in table1
-    bd = json.loads((tmp_path / "results" / "metrics" / "bd.json").read_text())["bd"]["mbt2018-mean"]
+    bd = json.loads((tmp_path / "results" / "micro" / "metrics" / "bd.json").read_text())["bd"]["mbt2018-mean"]
     for ds in ("demo_val", "demo_oi"):
         cell = bd[ds]["detection"]
         assert (cell.get("bd_rate") is not None) or cell.get("notes"), (ds, cell)
     for job in (tmp_path / "results" / "micro" / "train").glob("*/lambda_*"):  # fine-tuned with D_f
         summary = json.loads((job / "summary.json").read_text())
         assert summary["final"]["d_f"] > 0 and summary["task_network"]["name"] == "demo_mask_rcnn"
-    assert (tmp_path / "results" / "figures" / "ablation.png").stat().st_size > 0
-    assert json.loads((tmp_path / "results" / "metrics" / "bd.json").read_text())["anchor"] == "vvc"
+    assert (tmp_path / "results" / "micro" / "figures" / "ablation.png").stat().st_size > 0
+    assert json.loads((tmp_path / "results" / "micro" / "metrics" / "bd.json").read_text())["anchor"] == "vvc"
     check_mlflow_results(tmp_path, params)
 
     again = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path)
@@ -395,7 +395,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     assert_outputs_complete(tmp_path / "results")
     first = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert (tmp_path / "results" / "tables" / "table2.md").is_file()
+    assert (tmp_path / "results" / "micro" / "tables" / "table2.md").is_file()
     assert_outputs_complete(tmp_path / "results")
     again = run([str(BIN / "dvc"), "repro"], tmp_path)
     assert again.returncode == 0
@@ -442,11 +442,11 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     metrics = json.loads(shown.stdout)
     files = next(iter(metrics.values()))["data"]
-    bd = files["results/metrics/bd.json"]["data"]
+    bd = files["results/micro/metrics/bd.json"]["data"]
     assert bd["anchor"] == "vvc" and set(bd["bd"]) == {"csalic-full", "jpeg", "tiny"}
-    assert files["results/metrics/points.json"]["data"]["points"]["demo_val"]["vvc"]["qp=50"]["bpp"] > 0
+    assert files["results/micro/metrics/points.json"]["data"]["points"]["demo_val"]["vvc"]["qp=50"]["bpp"] > 0
     table = run([str(BIN / "dvc"), "metrics", "show"], cwd)
-    assert "results/metrics/bd.json" in table.stdout and "bd.csalic-full.demo_val.detection" in table.stdout
+    assert "results/micro/metrics/bd.json" in table.stdout and "bd.csalic-full.demo_val.detection" in table.stdout
     plots = run([str(BIN / "dvc"), "plots", "show", "--json"], cwd)
     assert plots.returncode == 0, plots.stderr
     shown = json.loads(plots.stdout)["data"]

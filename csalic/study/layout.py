@@ -25,6 +25,25 @@ def root(params: dict) -> Path:
     return Path("results") / params["study"]
 
 
+#: the report's folders, each under the study's own root: two studies never write each other's tables
+REPORT_DIRS = ("tables", "figures", "curves", "metrics", "plots")
+
+
+def report_dir(params: dict) -> Path:
+    """Where the report writes Tables 1-3, the figures, the curves and DVC's metrics and plots files."""
+    return root(params)
+
+
+def report_files(params: dict) -> dict[str, list[str]]:
+    """The report's outputs by kind (the Snakemake rule's outputs, dvc.yaml's outs, metrics and plots)."""
+    out = report_dir(params)
+    return {"tables": [str(out / "tables" / f"table{n}.{ext}") for n in (1, 2, 3) for ext in ("md", "tex", "csv")],
+            "figures": [str(out / "figures" / f"{name}.{ext}") for name in ("rate_accuracy", "ablation")
+                        for ext in ("png", "pdf")],
+            "metrics": [str(out / "metrics" / "bd.json"), str(out / "metrics" / "points.json"),
+                        str(out / "plots" / "rate_accuracy.csv")]}
+
+
 def data_dir(params: dict) -> Path:
     """The data stage's output: the demo's sets, or the filtered COCO manifest."""
     return root(params) / "data"

@@ -235,12 +235,13 @@ def report(params: dict) -> None:
     from ..evaluation.report import study_metrics, write_report
     from .tracking_results import log_report, warn
 
-    study, written = write_report(study_summaries(params), "results",
+    out = layout.report_dir(params)
+    study, written = write_report(study_summaries(params), out,
                                   published=params["anchors"]["published"],
                                   complexity=[layout.complexity_json(params)], anchor=anchor_method(params))
-    print(f"{len(written)} files under results/ (anchor: {study.label(study.anchor)})")
+    print(f"{len(written)} files under {out}/ (anchor: {study.label(study.anchor)})")
     try:
-        log_report(params, study_metrics(study), "results", written)
+        log_report(params, study_metrics(study), out, written)
     except CsalicError as exc:
         warn("the report", exc)
 

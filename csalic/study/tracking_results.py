@@ -196,9 +196,8 @@ def log_results(params: dict, *, uri: str | None = None, echo=print) -> None:
     echo(f"{len(jobs)} training job(s), {len(summaries)} evaluated point(s)")
     if summaries:
         study = collect(summaries, params["anchors"]["published"], anchor_method(params))
-        out = Path("results")
-        written = [p for d in ("tables", "figures", "curves", "metrics", "plots") for p in sorted((out / d).rglob("*"))
-                   if p.is_file()]
+        out = layout.report_dir(params)
+        written = [p for d in layout.REPORT_DIRS for p in sorted((out / d).rglob("*")) if p.is_file()]
         echo(f"report: study run {log_report(params, study_metrics(study), out, written, uri=uri)}")
 
 

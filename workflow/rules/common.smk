@@ -24,11 +24,11 @@ TRAINED_POINTS = "|".join(re.escape(layout.method(v)) for v in VARIANTS + LEARNE
 NOTHING = "(?!)"  # the constraint of a wildcard with no value: matches no path
 DATASETS = config["eval"]["datasets"]
 POINTS = [name for name, _ in study_points(config)]  # every codec and anchor point, as the eval folders name them
-TABLES = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["md", "tex", "csv"])
-FIGURES = expand("results/figures/{name}.{ext}", name=["rate_accuracy", "ablation"], ext=["png", "pdf"])
+REPORT = layout.report_files(config)  # under results/<study>/: studies never share their tables
+TABLES, FIGURES = REPORT["tables"], REPORT["figures"]
 # an evaluation's data: the sets, and the converted JSON of the demo's OpenImages-format one
 DATASET_FILES = [DATA] + ([DEMO_OI] if "demo_oi" in DATASETS else [])
-METRICS = ["results/metrics/bd.json", "results/metrics/points.json", "results/plots/rate_accuracy.csv"]
+METRICS = REPORT["metrics"]
 
 
 wildcard_constraints:
