@@ -1,4 +1,5 @@
-"""All of a study's evaluation points, on every dataset, side by side as Ray tasks.
+"""One evaluation point (:func:`evaluate_point`, the body of a Ray task), and all of a study's
+points, on every dataset, side by side as Ray tasks.
 
 This is what DVC's evaluation stage runs (``csalic stage evaluate``): DVC runs its stages one
 after another, so a stage per point would leave all but one core idle.  Each (dataset, point)
@@ -21,6 +22,7 @@ from ..errors import CsalicError
 from ..names import QP_CODECS
 from .points import common_inputs, is_current, parse_point, point_inputs, point_keywords, study_points, write_inputs
 from .worker import import_torch, task_body
+
 
 def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
                    lmbda: float | None = None, anchor: str | None = None, track: bool = True,
