@@ -366,7 +366,7 @@ def test_check_store_from_several_processes_on_a_fresh_database(tmp_path):
     assert MlflowClient(uri).search_experiments()  # the tables exist, with the default experiment
 
 
-def test_track_results_logs_the_points_the_tables_use_and_no_stale_one(tmp_path, monkeypatch):
+def test_track_results_logs_the_points_the_tables_use_and_no_stale_one(tmp_path, monkeypatch, capsys):
     """`csalic track --results` used to log every summary under eval/, also the folders of an earlier
     QP or λ list that the tables leave out on purpose, so MLflow's numbers could differ from the tables."""
     import shutil
@@ -384,11 +384,23 @@ def test_track_results_logs_the_points_the_tables_use_and_no_stale_one(tmp_path,
     src = ROOT / "tests" / "data" / "report" / "eval" / "demo_val"
     for folder, point in [("none/uncompressed", "none")] + [(f"jpeg/quality_{q}", f"jpeg-q{q}") for q in (10, 30, 50, 70)]:
         shutil.copytree(src / folder, layout.eval_dir(params, "demo_val", point))
-    assert main(["track", "--params", "params.yaml", "--results"]) == 0
+    # a corrupt summary of one of the study's points costs itself only: the others are logged, one line says which
+    good = layout.eval_dir(params, "demo_val", "jpeg-q30") / "summary.json"
+    kept = good.read_text()
+    good.write_text(kept[: len(kept) // 2])
+    assert main(["track", "--params", "params.yaml", "--results"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store.db" not in line]  # MLflow's own INFO
+    assert len(err) == 1 and "1 result file(s) could not be logged" in err[0] and "jpeg-q30" in err[0], err
     client = MlflowClient(params["tracking"]["uri"])
     exp = client.get_experiment_by_name("csalic-micro")
-    names = sorted(r.info.run_name for r in _runs(client, exp.experiment_id) if r.data.tags.get("csalic.role") == "anchor")
-    assert names == ["jpeg quality=10", "jpeg quality=30", "none uncompressed"]
+
+    def anchors():
+        return sorted(r.info.run_name for r in _runs(client, exp.experiment_id) if r.data.tags.get("csalic.role") == "anchor")
+
+    assert anchors() == ["jpeg quality=10", "none uncompressed"]
+    good.write_text(kept)  # repaired: the next run logs it, and only the study's points
+    assert main(["track", "--params", "params.yaml", "--results"]) == 0
+    assert anchors() == ["jpeg quality=10", "jpeg quality=30", "none uncompressed"]
 
 
 def test_a_study_run_left_half_logged_is_redone_by_the_next_report(tmp_path, monkeypatch):

@@ -179,21 +179,36 @@ def log_report(params: dict, bd: dict[str, Any], out_dir: str | Path, written: l
 
 def log_results(params: dict, *, uri: str | None = None, echo=print) -> None:
     """Log the study's result files again (``csalic track --results``): its finished training jobs, the
-    points its tables use, and the report; what is logged already is found, not added twice."""
+    points its tables use, and the report; what is logged already is found, not added twice.
+
+    A file that cannot be logged (a corrupt summary, say) costs itself only: the others are logged,
+    then one line names what failed (and the report, which would read it, is left for later)."""
     from ..evaluation.report import collect, study_metrics
     from . import layout
     from .jobs import finished_summary
     from .points import anchor_method, result_files
 
+    failed: list[str] = []
+
+    def attempt(fn, path: Path) -> bool:
+        try:
+            fn(path, params, uri=uri)
+            return True
+        except CsalicError as exc:
+            failed.append(f"{path}: {exc}")
+            echo(f"FAILED {failed[-1]}")
+            return False
+
     jobs = [d for m in layout.trained(params)
             for d in [layout.warmup_dir(params, m)] + [layout.job_dir(params, m, lm) for lm in params["lambdas"]]
             if finished_summary(d) is not None]
-    for job in jobs:
-        log_training_job(job, params, uri=uri)
+    logged_jobs = sum(attempt(log_training_job, job) for job in jobs)
     summaries, _ = result_files(params)
-    for s in summaries:
-        log_evaluation(s, params, uri=uri)
-    echo(f"{len(jobs)} training job(s), {len(summaries)} evaluated point(s)")
+    logged = sum(attempt(log_evaluation, s) for s in summaries)
+    echo(f"{logged_jobs} training job(s), {logged} evaluated point(s)")
+    if failed:
+        raise CsalicError(f"{len(failed)} result file(s) could not be logged (the others were), the report left "
+                          f"for a later run: {failed[0]}")
     if summaries:
         study = collect(summaries, params["anchors"]["published"], anchor_method(params))
         out = layout.report_dir(params)
