@@ -77,3 +77,18 @@ def test_the_departures_table_matches_both_configs():
                 shown = re.fullmatch(r"`(.*)`", cell)
                 assert shown, f"{key}: write the value in backticks or 'as paper', got {cell!r}"
                 assert yaml.safe_load(shown.group(1)) == ours, f"{key}: table {shown.group(1)!r}, file {ours!r}"
+
+
+def test_the_readme_demo_numbers_are_the_command_output_of_a_demo_run(capsys, tmp_path):
+    """The README's BD table of the demo is `csalic bd-summary` on the bd.json of the run it describes
+    (committed in tests/data/demo_run), not numbers typed in."""
+    from csalic.cli import main
+
+    assert main(["bd-summary", str(REPO / "tests" / "data" / "demo_run" / "bd.json")]) == 0
+    table = capsys.readouterr().out
+    assert table.count("\n") == 4 and "| `demo_val` |" in table and "full (proposed)" in table
+    assert table in (REPO / "README.md").read_text(encoding="utf-8")
+    assert main(["bd-summary", str(REPO / "tests" / "data" / "demo_run" / "none.json")]) == 2  # one line, exit 2
+    (tmp_path / "bd.json").write_text('{"anchor": "vvc", "bd": {"jpeg": {}}}')  # no CSA-LIC variant in it
+    assert main(["bd-summary", str(tmp_path / "bd.json")]) == 2
+    assert "holds no CSA-LIC variant" in capsys.readouterr().err

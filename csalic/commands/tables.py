@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
     p.add_argument("--no-figure", action="store_true", help="skip the rate-accuracy figure")
     p.set_defaults(func=_tables)
+    b = sub.add_parser("bd-summary", help="print a study's BD cells as one Markdown table (what the README quotes)",
+                       description="Read a study's results/<study>/metrics/bd.json (the report stage writes it) and "
+                                   "print the CSA-LIC variants' BD-rate / BD-mAP of one task, a row per dataset.")
+    b.add_argument("bd_json", metavar="BD_JSON", help="a study's metrics/bd.json")
+    b.add_argument("--task", default="detection", choices=["detection", "segmentation", "average"],
+                   help="which task's cells (default: %(default)s)")
+    b.set_defaults(func=_bd_summary)
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -46,4 +53,12 @@ def _tables(args: argparse.Namespace) -> int:
     print(study.anchor_note)
     print(f"{len(study.sources)} summaries, datasets: {', '.join(study.groups)}; wrote {len(written)} files under "
           f"{args.out}: tables/, figures/, curves/")
+    return 0
+
+
+def _bd_summary(args: argparse.Namespace) -> int:
+    from ..evaluation.report import bd_summary
+    from ..io import read_json_object
+
+    print(bd_summary(read_json_object(args.bd_json, "BD file"), args.task), end="")
     return 0

@@ -649,6 +649,32 @@ def study_metrics(study: Study) -> dict[str, Any]:
     return {"anchor": study.anchor, "anchor_label": study.label(study.anchor), "bd": bd, "points": points}
 
 
+def bd_summary(bd: dict[str, Any], task: str = "detection") -> str:
+    """The CSA-LIC variants' BD cells of one task from a study's ``metrics/bd.json`` as one Markdown table,
+    a column per variant (the paper's ablation order) and a row per dataset: the summary the README
+    quotes, printed from the results rather than typed."""
+    from ..names import VARIANT_COMPONENTS
+
+    cells = bd.get("bd") or {}
+    by_parts = sorted(VARIANT_COMPONENTS, key=lambda v: sum(VARIANT_COMPONENTS[v].values()))  # baseline … full
+    variants = [v for v in by_parts if f"csalic-{v}" in cells]
+    if not variants:
+        raise CsalicError("the BD file holds no CSA-LIC variant (is it a study's metrics/bd.json?)")
+    datasets = list(dict.fromkeys(d for v in variants for d in cells[f"csalic-{v}"]))
+
+    def number(x: Any, unit: str = "") -> str:
+        return "n/a" if not isinstance(x, (int, float)) or not math.isfinite(x) else f"{x:.1f}{unit}".replace("-", "\u2212")
+
+    head = [f"BD-rate / BD-mAP ({task}, against {bd.get('anchor', '?')})"] + \
+        [f"{v} (proposed)" if v == "full" else v for v in variants]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for d in datasets:
+        c = [cells[f"csalic-{v}"].get(d, {}).get(task, {}) for v in variants]
+        rows.append(f"| `{d}` | " + " | ".join(f"{number(x.get('bd_rate'), ' %')} / {number(x.get('bd_map'))}"
+                                               for x in c) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def write_metrics(study: Study, out_dir: str | Path) -> list[Path]:
     """``metrics/bd.json`` and ``metrics/points.json`` (dvc metrics), ``plots/rate_accuracy.csv`` (dvc plots:
     one row per point, the uncompressed ceiling left out so it does not flatten the curves)."""
