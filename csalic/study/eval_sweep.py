@@ -20,7 +20,8 @@ from pathlib import Path
 from . import layout
 from ..errors import CsalicError
 from ..names import QP_CODECS
-from .points import common_inputs, is_current, parse_point, point_inputs, point_keywords, study_points, write_inputs
+from .points import (common_inputs, is_current, parse_point, point_inputs, point_keywords, require_trained, study_points,
+                     write_inputs)
 from .worker import import_torch, task_body
 
 
@@ -55,9 +56,7 @@ def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
         setting = {"qp": value} if codec in QP_CODECS else {"quality": value} if value is not None else {}
         run_evaluation(codec, images, ann, out=out, **setting, **common)
     else:
-        if variant not in layout.trained(params):
-            raise CsalicError(f"point {layout.csalic_point(variant, lmbda)!r}: {variant!r} is not one of the study's "
-                              f"variants or learned codecs ({', '.join(layout.trained(params))})")
+        require_trained(params, variant, layout.csalic_point(variant, lmbda))
         checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
         if not checkpoint.exists():
             raise CsalicError(f"trained codec {variant} λ={lmbda:g} not found at {checkpoint}: run its training "

@@ -79,10 +79,15 @@ def point_keywords(point: str, params: dict) -> dict:
     if codec is None:
         parse_point(point)
         return {"anchor": point}
-    if codec[0] not in layout.trained(params):
-        raise CsalicError(f"point {point!r}: variant {codec[0]!r} is not one of the study's variants or learned "
-                          f"codecs ({', '.join(layout.trained(params))})")
+    require_trained(params, codec[0], point)
     return {"variant": codec[0], "lmbda": codec[1]}
+
+
+def require_trained(params: dict, name: str, point: str) -> None:
+    """``name`` is one of the methods the study trains, or a one-line error naming ``point``."""
+    if name not in layout.trained(params):
+        raise CsalicError(f"point {point!r}: variant {name!r} is not one of the study's variants or learned "
+                          f"codecs ({', '.join(layout.trained(params))})")
 
 
 def parse_point(point: str) -> tuple[str, int | None]:
