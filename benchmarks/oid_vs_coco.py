@@ -10,7 +10,7 @@ import json, shutil, sys, tempfile
 from pathlib import Path
 from csalic.data.demo_openimages import files
 from csalic.data.openimages import convert_openimages
-from csalic.evaluation.metrics.detection import map50_all
+from csalic.metrics.detection import map50_all
 from pycocotools.coco import COCO
 import contextlib, io
 

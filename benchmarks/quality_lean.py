@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from csalic.evaluation.metrics.bd import MAP_SCALE, BDError, bd_quality_result, bd_rate_result  # noqa: E402
+from csalic.metrics.bd import MAP_SCALE, BDError, bd_quality_result, bd_rate_result  # noqa: E402
 
 QUALITIES = (("map50_bbox", "detection mAP@0.5", "pp", MAP_SCALE), ("map50_segm", "segmentation mAP@0.5", "pp", MAP_SCALE),
              ("psnr_rgb", "PSNR (RGB)", "dB", 1.0))

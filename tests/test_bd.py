@@ -3,7 +3,7 @@
 import pytest
 
 from csalic.errors import CsalicError
-from csalic.evaluation.metrics.bd import (BDError, bd_map, bd_quality, bd_quality_result, bd_rate, bd_rate_result,
+from csalic.metrics.bd import (BDError, bd_map, bd_quality, bd_quality_result, bd_rate, bd_rate_result,
                                pareto_front)
 
 RATE = [0.1, 0.2, 0.4, 0.8]

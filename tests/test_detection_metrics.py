@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from csalic.evaluation.metrics.detection import coco_map50, encode_masks, map50_all, to_coco_results
+from csalic.metrics.detection import coco_map50, encode_masks, map50_all, to_coco_results
 
 H = W = 100
 GT_BOXES = {1: (10, 10, 40, 40), 2: (50, 50, 30, 30)}  # xywh, one object of category 1 per image

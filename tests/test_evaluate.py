@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from csalic.evaluation.anchors import get_anchor
@@ -11,6 +13,7 @@ from csalic.data.demo import generate_demo
 from csalic.errors import CsalicError
 from csalic.evaluation.evaluate import (SUMMARY_FORMAT, evaluate_codec, load_summary, make_codec, merge_compressai,
                              write_outputs)
+from csalic.metrics.matches import load as load_matches
 from csalic.imageio import load_image
 
 
@@ -71,8 +74,13 @@ def test_summary_structure_and_provenance(jpeg_result):
 def test_outputs_written_and_merged(tmp_path, jpeg_result):
     paths = write_outputs(jpeg_result, tmp_path / "demo_val" / "jpeg" / "quality_40")
     assert {p.name for p in paths.values()} == {"records.json", "detections.json", "summary.json",
-                                                "compressai.json"}
+                                                "compressai.json", "matches.npz"}
     s = load_summary(paths["summary"])
+    point = load_matches(paths["matches"])  # the bootstrap's input: the summary's numbers on all weights 1
+    assert list(point.image_ids) == sorted(r["image_id"] for r in jpeg_result.records)
+    ones = np.ones((1, len(point.image_ids)))
+    assert point.bpp_mean(ones)[0] == pytest.approx(s["bpp"])
+    assert point.matches["bbox"].map50() == s["map50_bbox"] and "segm" not in point.matches
     assert s["setting"] == "quality=40"
     records = json.loads(paths["records"].read_text())
     assert len(records["images"]) == 2

@@ -1,4 +1,4 @@
-"""The Open Images challenge protocol (csalic.evaluation.metrics.oid) on hand-built cases.
+"""The Open Images challenge protocol (csalic.metrics.oid) on hand-built cases.
 
 Every expected value is worked out by hand in the comment above it.  Each of the four rules
 (verified labels, group-of boxes, the hierarchy, all-points AP) has a case where it changes the
@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from csalic.errors import CsalicError
-from csalic.evaluation.metrics import oid
+from csalic.metrics import oid
 
 A = (0.1, 0.4, 0.1, 0.4)  # XMin, XMax, YMin, YMax
 B = (0.5, 0.9, 0.5, 0.9)
@@ -47,11 +47,20 @@ def gt_of(boxes, image_labels, hierarchy=None, **kw):
 
 # ----------------------------------------------------------------------------- AP definition
 
+def _one_class(tp, positives):
+    from csalic.metrics.matches import Matches
+
+    n = len(tp)
+    return Matches(np.array(["a"]), np.array(["A"]), np.zeros(n, int), np.zeros(n, int),
+                   np.linspace(0.9, 0.1, n) if n else np.zeros(0), np.array(tp, bool), np.array([[positives]]),
+                   "all_points")
+
+
 def test_average_precision_all_points():
     # dets sorted: TP, FP, TP with 2 positives; precision 1, 1/2, 2/3; recall 1/2, 1/2, 1
     # -> AP = 1/2 * 1 + 1/2 * 2/3 = 0.8333
-    assert oid.average_precision(np.array([1, 1 / 2, 2 / 3]), np.array([1 / 2, 1 / 2, 1])) == pytest.approx(5 / 6)
-    assert oid.average_precision(np.array([]), np.array([])) == 0.0
+    assert _one_class([1, 0, 1], 2).map50() == pytest.approx(5 / 6)
+    assert _one_class([], 2).map50() == 0.0
 
 
 def test_precision_is_made_monotone_and_every_recall_point_counts():
@@ -275,7 +284,7 @@ def test_files_and_their_errors(tmp_path):
 
 
 def test_the_module_does_not_import_torch():
-    code = ("import sys, csalic.evaluation.metrics.oid, csalic.commands.score\n"
+    code = ("import sys, csalic.metrics.oid, csalic.commands.score\n"
             "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -399,7 +408,7 @@ def _coco_101(precision, recall):
 
 
 def test_agrees_with_pycocotools_where_the_protocols_coincide():
-    from csalic.evaluation.metrics.detection import coco_ap50_per_class, coco_map50
+    from csalic.metrics.detection import coco_ap50_per_class, coco_map50
 
     sizes, classes, boxes, dets = _random_case()
     # no group-of, flat hierarchy, every class verified on every image (1 where it has a box, else 0)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from csalic.cli import main
-from csalic.evaluation.metrics import oid
+from csalic.metrics import oid
 from test_oid_protocol import HIERARCHY, SEGM_AP, write_segm_case
 
 CAT, DOG = (0.1, 0.4, 0.1, 0.4), (0.5, 0.9, 0.5, 0.9)
@@ -182,7 +182,7 @@ def test_coco_empty_results_and_bad_input(capsys, coco_files):
 
 
 def test_coco_segmentation(capsys, coco_files):
-    from csalic.evaluation.metrics.detection import encode_masks
+    from csalic.metrics.detection import encode_masks
 
     gt = json.loads((coco_files / "instances.json").read_text())
     for a in gt["annotations"]:

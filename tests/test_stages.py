@@ -89,7 +89,8 @@ def test_rule_settings_are_the_tables():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert settings(params, "data") == {k: params[k] for k in ("mode", "seed", "data")}
     assert settings(params, "report") == {"anchors.primary": params["anchors"]["primary"],
-                                          "anchors.published": params["anchors"]["published"]}
+                                          "anchors.published": params["anchors"]["published"],
+                                          "report": params["report"]}
     assert settings(params, "train") == {k: params[k] for k in ("seed", "model", "train", "task")}
     assert settings(params, "evaluate") == {k: params[k] for k in ("eval", "task")}
     with pytest.raises(KeyError):

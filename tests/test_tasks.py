@@ -253,9 +253,9 @@ def test_train_task_net_cli(tiny_demo, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "mAP@0.5" in text and "bbox" in text and "segm" in text
     rec = json.loads(metrics_path(out).read_text())
-    assert 0.0 <= rec["bbox_map50"] <= 1.0 and 0.0 <= rec["segm_map50"] <= 1.0
+    assert 0.0 <= rec["map50_bbox"] <= 1.0 and 0.0 <= rec["map50_segm"] <= 1.0
     assert rec["images"] == 2 and "not the paper's" in rec["note"]
-    assert load_task_network("demo_mask_rcnn", weights=out).metrics["bbox_map50"] == rec["bbox_map50"]
+    assert load_task_network("demo_mask_rcnn", weights=out).metrics["map50_bbox"] == rec["map50_bbox"]
     assert main(["train-task-net", "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
 
 
@@ -270,4 +270,4 @@ def test_demo_network_reaches_map50():
     from csalic.tasks import warm_start
 
     m = warm_start.read_provenance(REPO / "pretrained" / "demo_task_net")["uncompressed_val"]
-    assert m["bbox_map50"] >= 0.5 and m["segm_map50"] >= 0.5, m
+    assert m["map50_bbox"] >= 0.5 and m["map50_segm"] >= 0.5, m

@@ -60,7 +60,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _score_oid(args: argparse.Namespace) -> tuple[float | None, dict[str, float]]:
-    from ..evaluation.metrics import oid
+    from ..metrics import oid
 
     gt = oid.load_ground_truth(args.boxes, args.image_labels, args.hierarchy, masks_csv=args.masks,
                                mask_dir=args.mask_dir)
@@ -119,7 +119,7 @@ def _coco_gt(path: str):
 
 def _score_coco(args: argparse.Namespace) -> tuple[float | None, dict[str, float]]:
     from ..errors import CsalicError
-    from ..evaluation.metrics.detection import coco_ap50_per_class, coco_map50
+    from ..metrics.detection import coco_ap50_per_class, coco_map50
 
     gt = _coco_gt(args.annotations)
     results = _read_results(args.detections, args.iou_type)

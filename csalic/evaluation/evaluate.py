@@ -24,7 +24,7 @@ import logging
 import math
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -40,6 +40,7 @@ from ..provenance import git_commit
 
 SUMMARY_FORMAT = "csalic.eval-summary"
 SUMMARY_VERSION = 1
+MATCHES_FILE = "matches.npz"  # beside summary.json: per-image matches and bpp, for the bootstrap
 RATE_NOTE = "file bytes x 8 / original pixels (real bitstreams, never estimated bits)"
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class EvalResult:
     records: list[dict[str, Any]]
     detections: list[dict[str, Any]]
     summary: dict[str, Any]
+    matches: dict[str, Any] = field(default_factory=dict)  # IoU type -> csalic.metrics.matches.Matches
 
 
 def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, max_images: int | None = None,
@@ -178,11 +180,11 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
                    extra_provenance: dict[str, Any] | None = None, scorer=None) -> EvalResult:
     """Code every image of ``dataset`` (a :class:`~csalic.data.coco.CocoEvalSet`) with ``codec``
     and score ``task_net``'s predictions on the decoded images: by COCO's protocol (pycocotools), or
-    by ``scorer(detections, image_ids, segmentation)`` (:class:`~csalic.evaluation.oid_scoring.OidScorer`)."""
+    by ``scorer.matches(detections, image_ids, segmentation)`` (:class:`~csalic.evaluation.oid_scoring.OidScorer`)."""
     from tqdm import tqdm
 
     from ..imageio import pil_to_tensor
-    from .metrics.detection import map50_all, to_coco_results
+    from ..metrics.detection import maps_of, matches_all, to_coco_results
 
     if max_images is not None and max_images < 1:
         raise CsalicError(f"--max-images must be >= 1, got {max_images}")
@@ -228,14 +230,15 @@ def evaluate_codec(codec: ImageCodec, dataset, task_net, *, dataset_name: str, m
     ids = [r["image_id"] for r in records]
     segm = True if getattr(task_net, "kind", None) == "segmentation" else None  # None: decide from the masks
     if scorer is None:
-        maps = map50_all(dataset.coco(), detections, ids, segmentation=segm)
+        matches = matches_all(dataset.coco(), detections, ids, segmentation=segm)
     else:
-        maps = scorer(detections, ids, segmentation=segm)
+        matches = scorer.matches(detections, ids, segmentation=segm)
+    maps = maps_of(matches)
     summary = summarize(records, maps, codec=codec, dataset=dataset, dataset_name=dataset_name,
                         task_net=task_net, params_hash=params_hash, extra_provenance=extra_provenance)
     summary["protocol"] = getattr(scorer, "protocol", "coco")
     summary["skipped_images"] = skipped
-    return EvalResult(records, detections, summary)
+    return EvalResult(records, detections, summary, matches)
 
 
 def summarize(records: Sequence[dict[str, Any]], maps: dict[str, float | None], *, codec: ImageCodec, dataset,
@@ -279,9 +282,18 @@ def _torch_threads() -> int:
 # ----------------------------------------------------------------------------- files
 
 def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write the four files atomically; summary.json last, so its presence means the folder is complete."""
+    """Write the files atomically; summary.json last, so its presence means the folder is complete.
+
+    ``matches.npz`` keeps the per-image matches and bpp, so that a report can bootstrap the images
+    without matching again (:mod:`csalic.metrics.matches`)."""
+    from ..metrics import matches as per_image
+
     out = Path(out_dir)
     paths = {k: out / f"{k}.json" for k in ("records", "detections", "compressai", "summary")}
+    if result.matches:
+        ids = next(iter(result.matches.values())).image_ids
+        bpp = {r["image_id"]: r["bpp"] for r in result.records}
+        paths["matches"] = per_image.save(out / MATCHES_FILE, result.matches, bpp=[bpp[int(i)] for i in ids])
     atomic_write_json(paths["records"], {"method": result.summary["method"], "setting": result.summary["setting"],
                                          "dataset": result.summary["dataset"], "images": result.records})
     atomic_write_json(paths["detections"], result.detections)

@@ -4,19 +4,22 @@ The study runs its task network on the converted set (``csalic convert-openimage
 records each category's OpenImages labels (``label_names``, from the category map) and each
 image's OpenImages id (``oid_image_id``).  A prediction becomes one detection per mapped label and
 per ancestor of it in the hierarchy, its box normalised by the image size: a challenge submission
-names the ancestors itself (:mod:`csalic.evaluation.metrics.oid` does not expand detections).  The
+names the ancestors itself (:mod:`csalic.metrics.oid` does not expand detections).  The
 classes evaluated are the mapped labels and their ancestors; a label no category maps onto could
 only score 0, and is left out as the COCO route leaves it out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import CsalicError
-from .metrics import oid
+import numpy as np
+
+from ..metrics import oid
+from ..metrics.matches import Matches
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,13 @@ class OidScorer:
 
     def __call__(self, results: list[dict[str, Any]], image_ids: Iterable[int], segmentation: bool | None = None
                  ) -> dict[str, float | None]:
+        from ..metrics.detection import maps_of
+
+        return maps_of(self.matches(results, image_ids, segmentation))
+
+    def matches(self, results: list[dict[str, Any]], image_ids: Iterable[int], segmentation: bool | None = None
+                ) -> dict[str, Matches]:
+        """The protocol's matches per IoU type, their images named by the evaluation's (COCO) ids."""
         ids = [int(i) for i in image_ids]
         evaluated = [self.images[i][0] for i in ids]
         sizes = {self.images[i][0]: (self.images[i][2], self.images[i][1]) for i in ids}
@@ -88,7 +98,9 @@ class OidScorer:
         gt = oid.load_ground_truth(f.boxes, f.image_labels, f.hierarchy, masks_csv=f.masks_csv,
                                    mask_dir=f.mask_dir, image_sizes=sizes, image_ids=evaluated, classes=self.classes)
         boxes, masks = self.detections(results)
-        out: dict[str, float | None] = {"map50_bbox": oid.evaluate(gt, boxes, "bbox")["map50"], "map50_segm": None}
+        coco_id = {self.images[i][0]: i for i in ids}
+        out = {"bbox": oid.matches(gt, boxes, "bbox")}
         if f.masks_csv is not None and segmentation is not False and (masks or segmentation):
-            out["map50_segm"] = oid.evaluate(gt, masks, "segm")["map50"]
-        return out
+            out["segm"] = oid.matches(gt, masks, "segm")
+        return {k: replace(m, image_ids=np.array([coco_id[str(i)] for i in m.image_ids], dtype=np.int64))
+                for k, m in out.items()}

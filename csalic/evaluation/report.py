@@ -13,7 +13,7 @@ Output (``write_report``): ``<out>/tables/table{1,2,3}.{md,tex,csv}``,
 ``<out>/figures/rate_accuracy.{png,pdf}`` and ``<out>/curves/<dataset>/<method>.json``
 (CompressAI results-JSON curves).
 
-BD numbers use :mod:`csalic.evaluation.metrics.bd` with pchip, BD-mAP in percentage points,
+BD numbers use :mod:`csalic.metrics.bd` with pchip, BD-mAP in percentage points,
 and the Pareto rule for non-monotonic curves; every cell computed from a flagged
 curve (dominated points dropped, partial overlap) carries a numbered note, and a
 cell that cannot be computed shows ``n/a`` with the reason -- never a silent number.
@@ -34,9 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from . import paper_numbers as paper
 from ..errors import CsalicError
 from .evaluate import load_summary, merge_compressai, method_label
+from .intervals import ImageBootstrap, NoInterval
+from ..metrics.bootstrap import Interval
 from ..io import atomic_path, atomic_write_json, atomic_write_text, read_json_object
 
 TASKS = ("detection", "segmentation")
@@ -72,6 +76,7 @@ class RateCurve:
     quality: list[float]  # mAP@0.5 in [0, 1]
     settings: list[str]
     published: bool = False
+    sources: list[str] = field(default_factory=list)  # each point's summary.json (its matches.npz beside it)
 
 
 @dataclass
@@ -89,6 +94,8 @@ class Study:
     tools: dict[str, str] = field(default_factory=dict)  # method -> label naming its tool and version
     points: list[dict[str, Any]] = field(default_factory=list)  # one row per evaluated point (DVC plots, metrics)
     protocols: dict[str, str] = field(default_factory=dict)  # evaluated dataset -> mAP protocol (coco, oid)
+    bootstrap: ImageBootstrap | None = None  # None or 0 resamples: no intervals
+    _cells: dict[tuple, "Cell"] = field(default_factory=dict, repr=False)
 
     def curve(self, dataset: str, method: str, task: str) -> RateCurve | None:
         return self.curves.get((dataset, method, task))
@@ -135,14 +142,14 @@ def _choose_nets(summaries: list[dict], wanted: dict[str, str]) -> dict[tuple[st
 
 
 def collect(paths: Sequence[str | Path], published: str | Path | None = None, anchor: str = "auto",
-            task_nets: dict[str, str] | None = None) -> Study:
+            task_nets: dict[str, str] | None = None, bootstrap: ImageBootstrap | None = None) -> Study:
     """Load every summary under ``paths`` (+ published points) into rate-accuracy curves."""
     from .anchors.published import load_published, published_curves
 
     files = find_summaries(paths)
     summaries = [load_summary(p) for p in files]
     chosen = _choose_nets(summaries, task_nets or {})
-    pts: dict[tuple[str, str, str], list[tuple[float, float, str]]] = defaultdict(list)
+    pts: dict[tuple[str, str, str], list[tuple[float, float, str, str]]] = defaultdict(list)
     ceilings: dict[tuple[str, str], float] = {}
     seen: dict[tuple, str] = {}
     for s in summaries:
@@ -158,9 +165,11 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
             if s["method"] == "none":
                 ceilings[(s["dataset"], task)] = float(q)
             else:
-                pts[(s["dataset"], s["method"], task)].append((float(s["bpp"]), float(q), s["setting"]))
-    curves = {k: RateCurve([b for b, _, _ in sorted(v)], [q for _, q, _ in sorted(v)], [st for _, _, st in sorted(v)])
-              for k, v in pts.items()}
+                pts[(s["dataset"], s["method"], task)].append((float(s["bpp"]), float(q), s["setting"], s["_path"]))
+    curves = {}
+    for k, v in pts.items():
+        b, q, st, src = (list(col) for col in zip(*sorted(v)))
+        curves[k] = RateCurve(b, q, st, sources=src)
     methods = sorted({m for _, m, _ in curves})
     pub_methods: list[str] = []
     if published:
@@ -199,7 +208,8 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
     demo = any(s["dataset"] in DEMO_SETS or (s.get("provenance", {}).get("task_net") or {}).get("demo_task_network")
                for s in summaries)
     return Study(curves, ceilings, groups, anchor, note, methods, sorted(pub_methods, key=_published_key), chosen,
-                 demo, [str(f) for f in files], tools, points, {d: next(iter(p)) for d, p in sorted(protocols.items())})
+                 demo, [str(f) for f in files], tools, points, {d: next(iter(p)) for d, p in sorted(protocols.items())},
+                 bootstrap)
 
 
 def _published_key(m: str) -> tuple[int, str]:
@@ -234,20 +244,51 @@ class Cell:
     quality: float | None = None
     notes: list[str] = field(default_factory=list)
     present: bool = True
+    # the BD values on each image resample (NaN where not computable) and their intervals
+    rate_samples: np.ndarray | None = None
+    quality_samples: np.ndarray | None = None
+    rate_ci: Interval | None = None
+    quality_ci: Interval | None = None
+
+    def with_intervals(self, boot: ImageBootstrap | None) -> "Cell":
+        if boot is not None:
+            self.rate_ci, self.quality_ci = boot.interval(self.rate_samples), boot.interval(self.quality_samples)
+            for ci in (self.rate_ci, self.quality_ci):
+                if ci is not None and (n := ci.note()) and n not in self.notes:
+                    self.notes.append(n)
+        return self
+
+
+def _bd_fns():
+    from ..metrics.bd import MAP_SCALE, bd_quality_result, bd_rate_result
+
+    def fn(kind):
+        f = bd_rate_result if kind == "rate" else bd_quality_result
+        return lambda ar, aq, tr, tq: f(ar, aq, tr, tq, BD_METHOD, monotonic="pareto", quality_scale=MAP_SCALE)
+    return {"rate": fn("rate"), "quality": fn("quality")}
 
 
 def bd_cell(study: Study, dataset: str | None, method: str, task: str) -> Cell:
-    """BD-rate (%) and BD-mAP (pp) of ``method`` against the study's anchor on one dataset and task."""
-    from .metrics.bd import MAP_SCALE, BDError, bd_quality_result, bd_rate_result
+    """BD-rate (%) and BD-mAP (pp) of ``method`` against the study's anchor on one dataset and task,
+    with their image-bootstrap intervals when the study has a bootstrap (computed once per study)."""
+    key = (dataset, method, task)
+    if key not in study._cells:
+        study._cells[key] = _bd_cell(study, dataset, method, task)
+    return study._cells[key]
+
+
+def _bd_cell(study: Study, dataset: str | None, method: str, task: str) -> Cell:
+    from ..metrics.bd import BDError
 
     a = study.curve(dataset, study.anchor, task) if dataset else None
     t = study.curve(dataset, method, task) if dataset else None
     if a is None or t is None:
         return Cell(present=False)
     cell = Cell()
-    for kind, fn in (("rate", bd_rate_result), ("quality", bd_quality_result)):
+    fns = _bd_fns()
+    for kind, fn in fns.items():
         try:
-            res = fn(a.bpp, a.quality, t.bpp, t.quality, BD_METHOD, monotonic="pareto", quality_scale=MAP_SCALE)
+            res = fn(a.bpp, a.quality, t.bpp, t.quality)
         except BDError as exc:
             cell.notes.append(f"{'BD-rate' if kind == 'rate' else 'BD-mAP'} not computed: {exc}")
             continue
@@ -256,10 +297,29 @@ def bd_cell(study: Study, dataset: str | None, method: str, task: str) -> Cell:
             n = n.replace("anchor:", f"{method_label(study.anchor)}:").replace("test:", f"{_label(method)}:")
             if n not in cell.notes:
                 cell.notes.append(n)
-    return cell
+    boot = study.bootstrap
+    if boot is None or not boot.enabled:
+        return cell
+    if t.published:
+        cell.notes.append("no interval: published points carry no per-image results")
+        return cell
+    try:
+        anchor = boot.curve(dataset, study.anchor, task, a.sources)
+        test = boot.curve(dataset, method, task, t.sources)
+    except NoInterval as exc:
+        cell.notes.append(f"no interval: {exc}")
+        return cell
+    for kind, fn in fns.items():
+        if getattr(cell, kind) is not None:
+            setattr(cell, f"{kind}_samples", boot.values(fn, anchor, test))
+    return cell.with_intervals(boot)
 
 
-def average_cell(a: Cell, b: Cell) -> Cell:
+def _combine(op, x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+    return None if x is None or y is None else op(x, y)
+
+
+def average_cell(a: Cell, b: Cell, boot: ImageBootstrap | None = None) -> Cell:
     if not (a.present and b.present):
         return Cell(present=False)
 
@@ -267,7 +327,22 @@ def average_cell(a: Cell, b: Cell) -> Cell:
         return None if x is None or y is None else (x + y) / 2.0
 
     notes = a.notes + [n for n in b.notes if n not in a.notes]
-    return Cell(mean(a.rate, b.rate), mean(a.quality, b.quality), notes)
+    return Cell(mean(a.rate, b.rate), mean(a.quality, b.quality), notes,
+                rate_samples=_combine(mean, a.rate_samples, b.rate_samples),
+                quality_samples=_combine(mean, a.quality_samples, b.quality_samples)).with_intervals(boot)
+
+
+def difference_cell(a: Cell, b: Cell, boot: ImageBootstrap | None = None) -> Cell:
+    """``a`` minus ``b`` (both against the same anchor on the same images), paired resample by resample."""
+    if not (a.present and b.present):
+        return Cell(present=False)
+
+    def minus(x, y):
+        return None if x is None or y is None else x - y
+
+    return Cell(minus(a.rate, b.rate), minus(a.quality, b.quality), [],
+                rate_samples=_combine(minus, a.rate_samples, b.rate_samples),
+                quality_samples=_combine(minus, a.quality_samples, b.quality_samples)).with_intervals(boot)
 
 
 class Notes:
@@ -289,10 +364,36 @@ def _num(v: float | None, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _ci(ci: Interval | None, spec: str) -> str:
+    """`` [low, high]`` after a number that has an interval; nothing when the study has no bootstrap."""
+    if ci is None:
+        return ""
+    if ci.low is None:
+        return " [n/a]"
+    return f" [{format(ci.low, spec)}, {format(ci.high, spec)}]"
+
+
 def _pair(cell: Cell, notes: Notes) -> str:
     if not cell.present:
         return "—"
-    return f"{_num(cell.rate)}/{_num(cell.quality)}{notes.mark(cell.notes)}"
+    return (f"{_num(cell.rate)}{_ci(cell.rate_ci, '.1f')}/{_num(cell.quality)}{_ci(cell.quality_ci, '.2f')}"
+            f"{notes.mark(cell.notes)}")
+
+
+def _ci_fields(cell: Cell) -> dict[str, Any]:
+    """The interval columns of a CSV record."""
+    out: dict[str, Any] = {}
+    for kind, name in (("rate", "bd_rate"), ("quality", "bd_map")):
+        ci = getattr(cell, f"{kind}_ci")
+        out[f"{name}_low"], out[f"{name}_high"] = (ci.low, ci.high) if ci else (None, None)
+    ci = cell.rate_ci or cell.quality_ci
+    out["ci_level"], out["ci_resamples"] = (ci.level, ci.resamples) if ci else (None, None)
+    return out
+
+
+DIFF_FIELDS = ["vs_full_bd_rate", "vs_full_bd_map", "vs_full_bd_rate_low", "vs_full_bd_rate_high",
+               "vs_full_bd_map_low", "vs_full_bd_map_high"]
+CI_FIELDS = ["bd_rate_low", "bd_rate_high", "bd_map_low", "bd_map_high", "ci_level", "ci_resamples"]
 
 
 def _paper_pair(v: tuple[float, float] | None) -> str:
@@ -333,6 +434,12 @@ def _study_notes(study: Study) -> list[str]:
     out = [study.anchor_note]
     if study.demo:
         out.append(DEMO_NOTE_TWO_SETS if "demo_oi" in study.groups else DEMO_NOTE)
+    boot = study.bootstrap
+    if boot is not None and boot.enabled:
+        out.append(f"[low, high]: the {boot.level:.0%} percentile interval of the value over {boot.resamples} paired "
+                   f"bootstrap resamples of the evaluation images (seed {boot.seed}): each resample draws the same "
+                   "images for every method and the anchor and recomputes every point's bpp and mAP@0.5 on them. "
+                   "It covers image sampling only, not training noise or another machine's floats.")
     if study.protocols:
         out.append("mAP@0.5 protocol: " + "; ".join(f"{d} by {PROTOCOLS.get(p, p)}"
                                                      for d, p in study.protocols.items()) + ".")
@@ -364,7 +471,7 @@ def table1(study: Study, show_paper: bool = True) -> Table:
         row = [study.label(m)]
         for g, tasks in study.groups.items():
             cells = {t: bd_cell(study, tasks.get(t), m, t) for t in TASKS}
-            cells["average"] = average_cell(cells["detection"], cells["segmentation"])
+            cells["average"] = average_cell(cells["detection"], cells["segmentation"], study.bootstrap)
             pvals = paper.TABLE1.get((pname, PAPER_DATASET.get(g, ""))) if show_paper else None
             row += [_pair(cells[t], notes) for t in (*TASKS, "average")]
             if show_paper and g in PAPER_DATASET:
@@ -376,7 +483,7 @@ def table1(study: Study, show_paper: bool = True) -> Table:
                 records.append({"table": "table1", "dataset": g, "eval_dataset": tasks.get(t, "") if t != "average"
                                 else "+".join(sorted(set(tasks.values()))), "task": t, "method": m,
                                 "label": study.label(m), "anchor": study.anchor,
-                                "bd_rate": c.rate, "bd_map": c.quality, "notes": "; ".join(c.notes),
+                                "bd_rate": c.rate, "bd_map": c.quality, **_ci_fields(c), "notes": "; ".join(c.notes),
                                 "paper_dataset": PAPER_DATASET.get(g, "") if pv else "",
                                 "paper_bd_rate": pv[0] if pv else None, "paper_bd_map": pv[1] if pv else None})
         rows.append(row)
@@ -389,7 +496,7 @@ def table1(study: Study, show_paper: bool = True) -> Table:
         general.append("'Paper' columns: the values printed in the CSA-LIC paper (anchor VVC-Intra).")
     return Table("table1", caption, columns, rows, general + [f"[{i}] {n}" for i, n in enumerate(notes.items, 1)],
                  records, ["table", "dataset", "eval_dataset", "task", "method", "label", "anchor", "bd_rate",
-                           "bd_map", "notes", "paper_dataset", "paper_bd_rate", "paper_bd_map"])
+                           "bd_map", *CI_FIELDS, "notes", "paper_dataset", "paper_bd_rate", "paper_bd_map"])
 
 
 def table2(study: Study, show_paper: bool = True, group: str | None = None) -> Table:
@@ -403,8 +510,10 @@ def table2(study: Study, show_paper: bool = True, group: str | None = None) -> T
     tasks = study.groups[group]
     notes = Notes()
     columns = ["Variant", "SCSM", "CFTM", "CGM"] + [f"{TASK_SHORT[t]} η1/η2" for t in TASKS]
+    columns += [f"{TASK_SHORT[t]} Δη1/Δη2 vs full" for t in TASKS]
     if show_paper:
         columns += [f"Paper {paper.TABLE2_DATASET} {TASK_SHORT[t]} η1/η2" for t in TASKS]
+    full = {t: bd_cell(study, tasks.get(t), "csalic-full", t) for t in TASKS}
     rows, records = [], []
     for v in ABLATION_ORDER:
         m = f"csalic-{v}"
@@ -413,28 +522,37 @@ def table2(study: Study, show_paper: bool = True, group: str | None = None) -> T
         flags = VARIANTS[v]
         row = [v] + ["✓" if flags[k] else "✗" for k in ("scsm", "cftm", "cgm")]
         cells = {t: bd_cell(study, tasks.get(t), m, t) for t in TASKS}
+        diffs = {t: difference_cell(cells[t], full[t], study.bootstrap) if v != "full" else Cell(present=False)
+                 for t in TASKS}
         row += [_pair(cells[t], notes) for t in TASKS]
+        row += [_pair(diffs[t], notes) for t in TASKS]
         pv = paper.TABLE2.get(v, {}) if show_paper else {}
         if show_paper:
             row += [_paper_pair(pv.get(t)) for t in TASKS]
         for t in TASKS:
-            c, p = cells[t], pv.get(t)
+            c, p, d = cells[t], pv.get(t), diffs[t]
             if c.present or p:
                 records.append({"table": "table2", "dataset": group, "task": t, "variant": v,
                                 "scsm": flags["scsm"], "cftm": flags["cftm"], "cgm": flags["cgm"],
-                                "anchor": study.anchor, "bd_rate": c.rate, "bd_map": c.quality,
+                                "anchor": study.anchor, "bd_rate": c.rate, "bd_map": c.quality, **_ci_fields(c),
+                                **{f"vs_full_{k}": x for k, x in
+                                   {"bd_rate": d.rate, "bd_map": d.quality, **_ci_fields(d)}.items()
+                                   if not k.startswith("ci_")},
                                 "notes": "; ".join(c.notes), "paper_bd_rate": p[0] if p else None,
                                 "paper_bd_map": p[1] if p else None})
         rows.append(row)
     caption = (f"Table 2: Ablation of CSA-LIC components on {group}: BD-rate (η1, %) and BD-mAP@0.5 (η2, "
                f"percentage points) against {study.label(study.anchor)}.")
     general = _study_notes(study) + ["Variants: baseline (no SCSM/CFTM/CGM), no_casc (CFTM only), concat "
-                                     "(SCSM+CGM, channel concatenation instead of CFTM), full."]
+                                     "(SCSM+CGM, channel concatenation instead of CFTM), full.",
+                                     "Δη1/Δη2 vs full: the variant's η1 and η2 minus full's, taken on each image "
+                                     "resample (paired); an interval that excludes 0 says the order holds on "
+                                     "these images (csalic compare names any two methods)."]
     if show_paper:
         general.append(f"'Paper' columns: the paper's Table 2 ({paper.TABLE2_DATASET}, anchor VVC-Intra).")
     return Table("table2", caption, columns, rows, general + [f"[{i}] {n}" for i, n in enumerate(notes.items, 1)],
                  records, ["table", "dataset", "task", "variant", "scsm", "cftm", "cgm", "anchor", "bd_rate",
-                           "bd_map", "notes", "paper_bd_rate", "paper_bd_map"])
+                           "bd_map", *CI_FIELDS, *DIFF_FIELDS, "notes", "paper_bd_rate", "paper_bd_map"])
 
 
 def load_complexity(path: str | Path) -> dict[str, Any]:
@@ -528,12 +646,13 @@ def to_markdown(t: Table) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "✓": r"$\checkmark$", "✗": r"$\times$",
-        "—": "---", "ø": r"{\o}", "η": r"$\eta$"}
+        "—": "---", "ø": r"{\o}", "η": r"$\eta$", "Δ": r"$\Delta$", "−": "-"}
 
 
 def tex_escape(s: str) -> str:
     out = "".join(_TEX.get(ch, ch) for ch in s)
-    return out.replace(r"$\eta$1", r"$\eta_1$").replace(r"$\eta$2", r"$\eta_2$")
+    out = out.replace(r"$\eta$1", r"$\eta_1$").replace(r"$\eta$2", r"$\eta_2$")
+    return out.replace(r"$\Delta$$\eta_1$", r"$\Delta\eta_1$").replace(r"$\Delta$$\eta_2$", r"$\Delta\eta_2$")
 
 
 def to_latex(t: Table) -> str:
@@ -628,6 +747,76 @@ def rate_accuracy_figure(study: Study, out_dir: str | Path, name: str = "rate_ac
     return written
 
 
+def _ci_json(cell: Cell) -> dict[str, Any]:
+    """``bd_rate_ci``/``bd_map_ci`` as [low, high] and the resamples they rest on (absent without a bootstrap)."""
+    out: dict[str, Any] = {}
+    for kind, name in (("rate", "bd_rate"), ("quality", "bd_map")):
+        ci = getattr(cell, f"{kind}_ci")
+        if ci is not None:
+            out[f"{name}_ci"] = [ci.low, ci.high]
+            out[f"{name}_ci_used"] = ci.used
+    ci = cell.rate_ci or cell.quality_ci
+    if ci is not None:
+        out["ci_level"], out["ci_resamples"] = ci.level, ci.resamples
+    return out
+
+
+def compare(study: Study, a: str, b: str) -> list[dict[str, Any]]:
+    """``a`` against ``b`` on every dataset group and task both have: each one's BD values against the
+    study's anchor and their paired difference ``a - b``, each with its interval."""
+    for m in (a, b):
+        if m not in study.methods:
+            raise CsalicError(f"no results for method {m!r} (have: {', '.join(x for x in study.methods if x != 'none')})")
+    if study.anchor in (a, b):
+        raise CsalicError(f"{study.anchor} is the study's anchor: compare two other methods (or name another anchor)")
+    rows = []
+    for g, tasks in study.groups.items():
+        ca = {t: bd_cell(study, tasks.get(t), a, t) for t in TASKS}
+        cb = {t: bd_cell(study, tasks.get(t), b, t) for t in TASKS}
+        ca["average"] = average_cell(ca["detection"], ca["segmentation"], study.bootstrap)
+        cb["average"] = average_cell(cb["detection"], cb["segmentation"], study.bootstrap)
+        for t in (*TASKS, "average"):
+            if ca[t].present and cb[t].present:
+                rows.append({"dataset": g, "task": t, "a": ca[t], "b": cb[t],
+                             "difference": difference_cell(ca[t], cb[t], study.bootstrap)})
+    if not rows:
+        raise CsalicError(f"{a} and {b} share no dataset and task")
+    return rows
+
+
+def compare_text(study: Study, a: str, b: str) -> str:
+    """:func:`compare` as the table ``csalic compare`` prints."""
+    def cell(c: Cell, kind: str, unit: str) -> str:
+        v, ci = getattr(c, kind), getattr(c, f"{kind}_ci")
+        text = "n/a" if v is None else f"{v:+.2f}{unit}"
+        if ci is not None:
+            text += " [n/a]" if ci.low is None else f" [{ci.low:+.2f}, {ci.high:+.2f}]"
+        return text
+
+    def verdict(c: Cell) -> str:
+        ci = c.rate_ci
+        if ci is None or ci.low is None:
+            return "no interval"
+        if ci.high < 0:
+            return f"{study.label(a)} saves rate"
+        if ci.low > 0:
+            return f"{study.label(b)} saves rate"
+        return "not resolved"
+
+    boot = study.bootstrap
+    head = (f"{study.label(a)} (A) against {study.label(b)} (B), both against {study.label(study.anchor)}; "
+            + (f"[low, high]: {boot.level:.0%} interval over {boot.resamples} paired image resamples (seed {boot.seed})"
+               if boot is not None and boot.enabled else "no intervals (report.resamples is 0)"))
+    cols = ["dataset", "task", "A BD-rate %", "B BD-rate %", "A-B BD-rate (points)", "A-B BD-mAP (pp)", "BD-rate order"]
+    lines = [head, "", "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for r in compare(study, a, b):
+        d = r["difference"]
+        lines.append(f"| {r['dataset']} | {r['task']} | {cell(r['a'], 'rate', '')} | {cell(r['b'], 'rate', '')} | "
+                     f"{cell(d, 'rate', '')} | {cell(d, 'quality', '')} | {verdict(d)} |")
+    notes = list(dict.fromkeys(n for r in compare(study, a, b) for c in (r["a"], r["b"]) for n in c.notes))
+    return "\n".join(lines + ([""] + [f"- {n}" for n in notes] if notes else [])) + "\n"
+
+
 def study_metrics(study: Study) -> dict[str, Any]:
     """BD deltas of every method against the anchor (per dataset group and task) and every point:
     what ``results/metrics/`` holds for ``dvc metrics`` and what MLflow's variant runs show."""
@@ -637,11 +826,11 @@ def study_metrics(study: Study) -> dict[str, Any]:
             continue
         for g, tasks in study.groups.items():
             cells = {t: bd_cell(study, tasks.get(t), m, t) for t in TASKS}
-            cells["average"] = average_cell(cells["detection"], cells["segmentation"])
+            cells["average"] = average_cell(cells["detection"], cells["segmentation"], study.bootstrap)
             for t, c in cells.items():
                 if c.present:
                     bd.setdefault(m, {}).setdefault(g, {})[t] = {"bd_rate": c.rate, "bd_map": c.quality,
-                                                                 "notes": "; ".join(c.notes)}
+                                                                 **_ci_json(c), "notes": "; ".join(c.notes)}
     points: dict[str, dict] = {}
     for r in study.points:
         points.setdefault(r["dataset"], {}).setdefault(r["method"], {})[r["setting"]] = \
@@ -781,9 +970,10 @@ def write_curves(paths: Sequence[str | Path], out_dir: str | Path) -> list[Path]
 def write_report(eval_paths: Sequence[str | Path], out_dir: str | Path = "results", *,
                  published: str | Path | None = None, complexity: Sequence[str | Path] = (),
                  anchor: str = "auto", task_nets: dict[str, str] | None = None, show_paper: bool = True,
-                 figure: bool = True, ablation_group: str | None = None) -> tuple[Study, list[Path]]:
+                 figure: bool = True, ablation_group: str | None = None,
+                 bootstrap: ImageBootstrap | None = None) -> tuple[Study, list[Path]]:
     """Everything ``csalic tables`` writes; returns the study and the files written."""
-    study = collect(eval_paths, published, anchor, task_nets)
+    study = collect(eval_paths, published, anchor, task_nets, bootstrap)
     out = Path(out_dir)
     written: list[Path] = []
     written += write_table(table1(study, show_paper), out / "tables")

@@ -232,13 +232,15 @@ def study_summaries(params: dict) -> list[Path]:
 
 def report(params: dict) -> None:
     """Tables, figures, curves and the DVC metrics and plots files; then the same results to MLflow."""
+    from ..evaluation.intervals import ImageBootstrap
     from ..evaluation.report import study_metrics, write_report
     from .tracking_results import log_report, warn
 
     out = layout.report_dir(params)
     study, written = write_report(study_summaries(params), out,
                                   published=params["anchors"]["published"],
-                                  complexity=[layout.complexity_json(params)], anchor=anchor_method(params))
+                                  complexity=[layout.complexity_json(params)], anchor=anchor_method(params),
+                                  bootstrap=ImageBootstrap.from_settings(params["report"]))
     print(f"{len(written)} files under {out}/ (anchor: {study.label(study.anchor)})")
     try:
         log_report(params, study_metrics(study), out, written)

@@ -50,7 +50,7 @@ STAGES: tuple[Stage, ...] = (
           "evaluates codec and anchor points on every dataset (Snakemake: one job per point; DVC: every point "
           "as Ray tasks, skipping current ones)", job_settings=("eval", "task")),
     Stage("complexity", ("model", "complexity"), "parameters, MACs and coding time of the study's model size"),
-    Stage("report", ("anchors.primary", "anchors.published"), "Tables 1-3, the figures, DVC metrics and plots, MLflow"),
+    Stage("report", ("anchors.primary", "anchors.published", "report"), "Tables 1-3, the figures, DVC metrics and plots, MLflow"),
 )
 
 

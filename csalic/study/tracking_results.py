@@ -9,7 +9,8 @@
     └── study                   Tables 1-3 as MLflow tables, the figures, the DVC metrics file
 
 Metrics are named ``eval/<dataset>/<metric>`` and ``bd_rate/<dataset>/<task>``,
-``bd_map/<dataset>/<task>``, so one search over the experiment compares variants.
+``bd_map/<dataset>/<task>`` (their image-bootstrap interval ``bd_rate_low/…``, ``bd_rate_high/…``),
+so one search over the experiment compares variants.
 Everything here is logged from the result files by the stage that wrote them (or
 later by ``csalic track --results``); a value already in the store is not
 logged again, so logging twice logs nothing new, and a locked or unreachable
@@ -151,6 +152,9 @@ def log_report(params: dict, bd: dict[str, Any], out_dir: str | Path, written: l
                     for kind in ("bd_rate", "bd_map"):
                         if _finite(cell.get(kind)):
                             values[_key(f"{kind}/{dataset}/{task}")] = float(cell[kind])
+                        for bound, v in zip(("low", "high"), cell.get(f"{kind}_ci") or ()):
+                            if _finite(v):  # the image-bootstrap interval, beside its value
+                                values[_key(f"{kind}_{bound}/{dataset}/{task}")] = float(v)
                     if cell.get("notes"):
                         notes[_key(f"csalic.bd_notes.{dataset}.{task}")] = cell["notes"]
             if _log_metrics(client, rid, values, notes | {"csalic.anchor": bd["anchor"]}):
@@ -183,6 +187,7 @@ def log_results(params: dict, *, uri: str | None = None, echo=print) -> None:
 
     A file that cannot be logged (a corrupt summary, say) costs itself only: the others are logged,
     then one line names what failed (and the report, which would read it, is left for later)."""
+    from ..evaluation.intervals import ImageBootstrap
     from ..evaluation.report import collect, study_metrics
     from . import layout
     from .jobs import finished_summary
@@ -210,7 +215,8 @@ def log_results(params: dict, *, uri: str | None = None, echo=print) -> None:
         raise CsalicError(f"{len(failed)} result file(s) could not be logged (the others were), the report left "
                           f"for a later run: {failed[0]}")
     if summaries:
-        study = collect(summaries, params["anchors"]["published"], anchor_method(params))
+        study = collect(summaries, params["anchors"]["published"], anchor_method(params),
+                        bootstrap=ImageBootstrap.from_settings(params["report"]))
         out = layout.report_dir(params)
         written = [p for d in layout.REPORT_DIRS for p in sorted((out / d).rglob("*")) if p.is_file()]
         echo(f"report: study run {log_report(params, study_metrics(study), out, written, uri=uri)}")

@@ -179,7 +179,7 @@ def train_and_save(data: str | Path, out: str | Path, *, steps: int = DEFAULT_ST
               "training": net.training_info, **metrics}
     atomic_write_json(metrics_path(path), record)
     print(f"mAP@0.5 on uncompressed {metrics['split']} ({metrics['images']} images): "
-          f"bbox {metrics['bbox_map50']:.3f}, segm {metrics.get('segm_map50', float('nan')):.3f}")
+          f"bbox {metrics['map50_bbox']:.3f}, segm {metrics.get('map50_segm', float('nan')):.3f}")
     print(f"wrote {path} and {metrics_path(path)}")
     return record
 
@@ -391,48 +391,21 @@ def train_demo_task_network(
     return DemoMaskRCNN(freeze(model), cfg, cat_ids, names, training=training)
 
 
-def _encode_mask(m: np.ndarray) -> dict[str, Any]:
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
-
-
 def evaluate_map50(net, data: str | Path, split: str = "val", batch_size: int = 4,
                    progress: bool = True) -> dict[str, Any]:
-    """mAP@0.5 (COCOeval stats[1]) of boxes and, if predicted, masks on uncompressed ``split`` images."""
-    from pycocotools.cocoeval import COCOeval
+    """mAP@0.5 of boxes and, if predicted, masks on uncompressed ``split`` images, scored as every
+    evaluation is (:mod:`csalic.metrics.detection`), under the same keys as a ``summary.json``."""
     from tqdm import tqdm
+
+    from ..metrics.detection import map50_all, to_coco_results
 
     data = Path(data)
     sp = _load_split(data, split, None, with_targets=False)
     results: list[dict[str, Any]] = []
-    has_masks = False
     for start in tqdm(range(0, len(sp.images), batch_size), desc=f"evaluate {split}", disable=not progress):
         batch = [im.float() / 255.0 for im in sp.images[start:start + batch_size]]
         for img_id, out in zip(sp.image_ids[start:start + batch_size], net.predict(batch)):
-            masks = out.get("masks")
-            has_masks = has_masks or masks is not None
-            for k in range(len(out["scores"])):
-                x0, y0, x1, y1 = out["boxes"][k].tolist()
-                r = {"image_id": img_id, "category_id": int(out["labels"][k]),
-                     "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(out["scores"][k])}
-                if masks is not None:
-                    r["segmentation"] = _encode_mask(masks[k].numpy())
-                results.append(r)
-    metrics: dict[str, Any] = {"split": split, "images": len(sp.image_ids), "detections": len(results)}
-    for iou_type in ("bbox", "segm") if has_masks else ("bbox",):
-        if not results:
-            metrics[f"{iou_type}_map50"] = 0.0
-            continue
-        with _quiet():
-            drop = "bbox" if iou_type == "segm" else "segmentation"  # segm boxes come from the masks
-            dt = sp.coco.loadRes([{k: v for k, v in r.items() if k != drop} for r in results])
-            ev = COCOeval(sp.coco, dt, iou_type)
-            ev.params.imgIds = sp.image_ids
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        metrics[f"{iou_type}_map50"] = round(float(ev.stats[1]), 4)
-    return metrics
+            results.extend(to_coco_results(img_id, out))
+    maps = map50_all(sp.coco, results, sp.image_ids)
+    return {"split": split, "images": len(sp.image_ids), "detections": len(results),
+            **{k: (None if v is None else round(v, 4)) for k, v in maps.items() if v is not None}}

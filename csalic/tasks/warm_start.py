@@ -131,7 +131,7 @@ def export(params: dict, record: dict[str, Any], weights: str | Path, out: str |
     if Path(weights).resolve() != target.resolve():
         with atomic_path(target) as tmp:
             shutil.copyfile(weights, tmp)
-    metrics = {k: record[k] for k in ("split", "images", "detections", "bbox_map50", "segm_map50") if k in record}
+    metrics = {k: record[k] for k in ("split", "images", "detections", "map50_bbox", "map50_segm") if k in record}
     prov = {
         "format": FORMAT,
         "created": _dt.date.today().isoformat(),
@@ -165,7 +165,7 @@ What it is: the demo's own small Mask R-CNN ({s['task.name']}), trained from scr
 {s['task.demo_steps']} steps (batch {s['batch_size']}, AdamW at peak lr {s['lr']}, seed {s['seed']},
 {s['task.demo_threads']} CPU threads) on {prov['training']['train_images']} generated images.
 Uncompressed {metrics.get('split', 'val')} mAP@0.5 ({metrics.get('images')} images): bbox
-{metrics.get('bbox_map50')}, segm {metrics.get('segm_map50')}; tests/test_warm_start.py checks that these
+{metrics.get('map50_bbox')}, segm {metrics.get('map50_segm')}; tests/test_warm_start.py checks that these
 weights still give them. Git commit `{(prov['git_commit'] or 'unknown')[:10]}`, sha256 `{prov['weights_sha256'][:16]}`.
 """
     atomic_write_text(out / "README.md", readme)

@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import CsalicError
+from ..errors import CsalicError
 
 METHODS = {"pchip": 2, "akima": 2, "cubic": 4}
 MONOTONIC_RULES = ("error", "pareto")

@@ -55,7 +55,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ...errors import CsalicError
+from ..errors import CsalicError
+from .matches import Matches
 
 IOU_THRESHOLD = 0.5
 IOU_TYPES = ("bbox", "segm")
@@ -519,13 +520,25 @@ def match_detections(gt: GroundTruth, detections: Any, iou_type: str = "bbox") -
 
 # ----------------------------------------------------------------------------- AP
 
-def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
-    """All-points AP: area under the precision-recall curve with precision made non-increasing."""
-    r = np.concatenate([[0.0], np.asarray(recall, float), [1.0]])
-    p = np.concatenate([[0.0], np.asarray(precision, float), [0.0]])
-    p = np.maximum.accumulate(p[::-1])[::-1]
-    changes = np.flatnonzero(r[1:] != r[:-1]) + 1
-    return float(np.sum((r[changes] - r[changes - 1]) * p[changes]))
+def matches(gt: GroundTruth, detections: Any, iou_type: str = "bbox") -> Matches:
+    """The detections that count (true or false positives) and each image's positives per class, as
+    :class:`~csalic.metrics.matches.Matches` with the challenge's all-points AP."""
+    matched = match_detections(gt, detections, iou_type)
+    kept = matched[matched["Status"] >= 0]
+    n_img, n_cls = len(gt.image_ids), len(gt.classes)
+    boxes = gt.boxes
+    if iou_type == "segm":
+        gt.positives("segm")  # the clear error when the masks are missing
+        groups = boxes[boxes["group"].to_numpy()]
+        img = np.concatenate([gt.masks["image"].to_numpy(), groups["image"].to_numpy()])
+        lab = np.concatenate([gt.masks["label"].to_numpy(), groups["label"].to_numpy()])
+    else:
+        img, lab = boxes["image"].to_numpy(), boxes["label"].to_numpy()
+    positives = np.bincount(img.astype(np.int64) * n_cls + lab, minlength=n_img * n_cls).reshape(n_img, n_cls)
+    return Matches(np.asarray(gt.image_ids, dtype=object).astype(str), np.asarray(gt.classes, dtype=object).astype(str),
+                   gt.image_ids.get_indexer(kept["ImageID"]).astype(np.int64),
+                   gt.classes.get_indexer(kept["LabelName"]).astype(np.int64), kept["Score"].to_numpy(np.float64),
+                   kept["Status"].to_numpy() == 1, positives, "all_points")
 
 
 def evaluate(gt: GroundTruth, detections: Any, iou_type: str = "bbox", *, curves: bool = False) -> dict:
@@ -535,22 +548,13 @@ def evaluate(gt: GroundTruth, detections: Any, iou_type: str = "bbox", *, curves
     (bbox) or ``mask`` (segm: bool (H, W) array or COCO RLE).  ``map50`` is None when no class has a
     positive.  With ``curves``, ``"curves": {label: (precision, recall)}`` in score order.
     """
-    matched = match_detections(gt, detections, iou_type)
-    kept = matched[matched["Status"] >= 0]
-    label = gt.classes.get_indexer(kept["LabelName"])
-    score, tp = kept["Score"].to_numpy(float), kept["Status"].to_numpy(np.int64)
-    order = np.lexsort((np.arange(len(kept)), -score, label))
-    label, tp = label[order], tp[order]
-    bounds = np.searchsorted(label, np.arange(len(gt.classes) + 1))
-    positives = gt.positives(iou_type)
-    per_class, pr = {}, {}
-    for c in np.flatnonzero(positives):
-        cum = np.cumsum(tp[bounds[c]:bounds[c + 1]])
-        precision, recall = cum / np.arange(1, len(cum) + 1), cum / positives[c]
-        per_class[gt.classes[c]] = average_precision(precision, recall)
-        pr[gt.classes[c]] = (precision, recall)
-    out = {"map50": float(np.mean(list(per_class.values()))) if per_class else None,
-           "per_class": per_class, "n_classes": len(per_class)}
+    m = matches(gt, detections, iou_type)
+    per_class = m.per_class()
+    out = {"map50": m.map50(), "per_class": per_class, "n_classes": len(per_class)}
     if curves:
+        pr = {}
+        for c, idx in m._by_class():
+            cum = np.cumsum(m.tp[idx])
+            pr[str(m.classes[c])] = (cum / np.arange(1, len(cum) + 1), cum / m.positives[:, c].sum())
         out["curves"] = pr
     return out

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .matches import Matches
+
 IOU_TYPES = ("bbox", "segm")
 
 
@@ -79,8 +81,8 @@ def _results_for(results: Sequence[dict[str, Any]], iou_type: str, ids: list[int
     return [d for d in dets if int(d["image_id"]) in wanted]
 
 
-def _cocoeval_50(coco_gt, dets: list[dict[str, Any]], iou_type: str, ids: list[int]):
-    """COCOeval at the single IoU threshold 0.5, evaluated, accumulated and summarised (quietly)."""
+def _cocoeval_50(coco_gt, dets: list[dict[str, Any]], iou_type: str, ids: list[int], summarize: bool = True):
+    """COCOeval at the single IoU threshold 0.5, evaluated (and accumulated and summarised), quietly."""
     from pycocotools.cocoeval import COCOeval
 
     quiet = io.StringIO()
@@ -90,50 +92,83 @@ def _cocoeval_50(coco_gt, dets: list[dict[str, Any]], iou_type: str, ids: list[i
         ev.params.imgIds = ids
         ev.params.iouThrs = np.array([0.5])
         ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+        if summarize:
+            ev.accumulate()
+            ev.summarize()
     return ev
+
+
+def coco_matches(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox",
+                 image_ids: Sequence[int] | None = None) -> Matches:
+    """COCOeval's per-image matching at IoU 0.5 (area "all", 100 detections per image and class), as
+    :class:`~csalic.metrics.matches.Matches`: the one place this package matches COCO detections."""
+    ids = _image_ids(coco_gt, iou_type, image_ids)
+    cats = sorted(int(c) for c in coco_gt.getCatIds())
+    image, cls, score, tp = [], [], [], []
+    positives = np.zeros((len(ids), len(cats)), dtype=np.int64)
+    dets = _results_for(results, iou_type, ids)
+    if dets:
+        ev = _cocoeval_50(coco_gt, dets, iou_type, ids, summarize=False)
+        area = ev.params.areaRngLbl.index("all")
+        n_area, n_img = len(ev.params.areaRng), len(ev.params.imgIds)
+        row = {int(i): r for r, i in enumerate(ev.params.imgIds)}
+        for k, cat in enumerate(ev.params.catIds):
+            col = cats.index(int(cat))
+            for e in ev.evalImgs[k * n_area * n_img + area * n_img:k * n_area * n_img + (area + 1) * n_img]:
+                if e is None:
+                    continue
+                r = row[int(e["image_id"])]
+                positives[r, col] = int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0))
+                keep = ~np.asarray(e["dtIgnore"][0], dtype=bool)
+                n = int(keep.sum())
+                image.append(np.full(n, r))
+                cls.append(np.full(n, col))
+                score.append(np.asarray(e["dtScores"], dtype=np.float64)[keep])
+                tp.append(np.asarray(e["dtMatches"][0])[keep] > 0)
+    else:  # no detections: every positive is missed
+        row = {i: r for r, i in enumerate(ids)}
+        col = {c: k for k, c in enumerate(cats)}
+        for a in coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=ids, iscrowd=None)):
+            if not a.get("iscrowd", 0):  # COCOeval ignores exactly the crowd regions
+                positives[row[int(a["image_id"])], col[int(a["category_id"])]] += 1
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    return Matches(np.asarray(ids, dtype=np.int64), np.asarray(cats, dtype=np.int64), cat(image, np.int64),
+                   cat(cls, np.int64), cat(score, np.float64), cat(tp, bool), positives, "coco101")
 
 
 def coco_map50(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox",
                image_ids: Sequence[int] | None = None) -> float | None:
     """AP@0.5 (COCOeval ``stats[1]``) of ``results`` against the ``coco_gt`` COCO object."""
-    ids = _image_ids(coco_gt, iou_type, image_ids)
-    if not coco_gt.getAnnIds(imgIds=ids, iscrowd=None):
-        return None
-    dets = _results_for(results, iou_type, ids)
-    if not dets:
-        return 0.0
-    value = float(_cocoeval_50(coco_gt, dets, iou_type, ids).stats[1])
-    return None if value < 0 else value
+    return coco_matches(coco_gt, results, iou_type, image_ids).map50()
 
 
 def coco_ap50_per_class(coco_gt, results: Sequence[dict[str, Any]], iou_type: str = "bbox",
                         image_ids: Sequence[int] | None = None) -> dict[int, float]:
-    """AP@0.5 per category id, for the categories with (non-crowd) ground truth in the evaluated images.
+    """AP@0.5 per category id, for the categories with (non-crowd) ground truth in the evaluated images;
+    their mean is :func:`coco_map50`.  No results at all: AP 0 for every such category."""
+    m = coco_matches(coco_gt, results, iou_type, image_ids)
+    return {int(k): v for k, v in m.per_class().items()}
 
-    Read from COCOeval's ``eval["precision"]`` at IoU 0.5, area "all", maxDets 100: the mean over the
-    101 recall thresholds, -1 (no ground truth) left out, so the mean over categories is
-    :func:`coco_map50`.  No results at all: AP 0 for every such category.
-    """
-    ids = _image_ids(coco_gt, iou_type, image_ids)
-    dets = _results_for(results, iou_type, ids)
-    if not dets:
-        anns = coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=ids, iscrowd=None))
-        return {int(c): 0.0 for c in sorted({a["category_id"] for a in anns if not a.get("iscrowd", 0)})}
-    ev = _cocoeval_50(coco_gt, dets, iou_type, ids)
-    area, m = ev.params.areaRngLbl.index("all"), list(ev.params.maxDets).index(100)
-    out = {}
-    for k, cat in enumerate(ev.params.catIds):
-        p = ev.eval["precision"][0, :, k, area, m]
-        if (p > -1).any():
-            out[int(cat)] = float(np.mean(p[p > -1]))
+
+def matches_all(coco_gt, results: Sequence[dict[str, Any]], image_ids: Sequence[int] | None = None,
+                segmentation: bool | None = None) -> dict[str, Matches]:
+    """The matches per IoU type: ``bbox`` always, ``segm`` when the network predicts masks."""
+    segm = has_masks(results) if segmentation is None else segmentation
+    out = {"bbox": coco_matches(coco_gt, results, "bbox", image_ids)}
+    if segm:
+        out["segm"] = coco_matches(coco_gt, results, "segm", image_ids)
     return out
+
+
+def maps_of(matches: dict[str, Matches]) -> dict[str, float | None]:
+    """``{"map50_bbox": ..., "map50_segm": ...}`` of a point's matches (None for a type not evaluated)."""
+    return {f"map50_{k}": (matches[k].map50() if k in matches else None) for k in IOU_TYPES}
 
 
 def map50_all(coco_gt, results: Sequence[dict[str, Any]], image_ids: Sequence[int] | None = None,
               segmentation: bool | None = None) -> dict[str, float | None]:
     """``{"map50_bbox": ..., "map50_segm": ...}``; segm is None when the network predicts no masks."""
-    segm = has_masks(results) if segmentation is None else segmentation
-    return {"map50_bbox": coco_map50(coco_gt, results, "bbox", image_ids),
-            "map50_segm": coco_map50(coco_gt, results, "segm", image_ids) if segm else None}
+    return maps_of(matches_all(coco_gt, results, image_ids, segmentation))
