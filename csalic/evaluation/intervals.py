@@ -92,7 +92,8 @@ class ImageBootstrap:
 
     def values(self, fn: Callable[..., float], anchor: tuple[np.ndarray, np.ndarray],
                test: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        return bootstrap.resampled(fn, anchor, test)
+        """``fn``'s BD value (a :class:`~csalic.metrics.bd.BDResult`) on every resample of the two curves."""
+        return bootstrap.resampled(lambda *curves: fn(*curves).value, anchor, test)
 
     def interval(self, samples: np.ndarray | None) -> bootstrap.Interval | None:
         return None if samples is None else bootstrap.interval(samples, self.level)

@@ -386,6 +386,7 @@ def _ci_fields(cell: Cell) -> dict[str, Any]:
     for kind, name in (("rate", "bd_rate"), ("quality", "bd_map")):
         ci = getattr(cell, f"{kind}_ci")
         out[f"{name}_low"], out[f"{name}_high"] = (ci.low, ci.high) if ci else (None, None)
+        out[f"{name}_ci_used"] = ci.used if ci else None
     ci = cell.rate_ci or cell.quality_ci
     out["ci_level"], out["ci_resamples"] = (ci.level, ci.resamples) if ci else (None, None)
     return out
@@ -393,7 +394,8 @@ def _ci_fields(cell: Cell) -> dict[str, Any]:
 
 DIFF_FIELDS = ["vs_full_bd_rate", "vs_full_bd_map", "vs_full_bd_rate_low", "vs_full_bd_rate_high",
                "vs_full_bd_map_low", "vs_full_bd_map_high"]
-CI_FIELDS = ["bd_rate_low", "bd_rate_high", "bd_map_low", "bd_map_high", "ci_level", "ci_resamples"]
+CI_FIELDS = ["bd_rate_low", "bd_rate_high", "bd_map_low", "bd_map_high", "ci_level", "ci_resamples",
+             "bd_rate_ci_used", "bd_map_ci_used"]
 
 
 def _paper_pair(v: tuple[float, float] | None) -> str:
@@ -430,6 +432,12 @@ PROTOCOLS = {"coco": "COCO's (pycocotools, AP interpolated at 101 recall points)
                     "all-points AP)"}
 
 
+def bootstrap_share() -> float:
+    from ..metrics.bootstrap import MIN_SHARE
+
+    return MIN_SHARE
+
+
 def _study_notes(study: Study) -> list[str]:
     out = [study.anchor_note]
     if study.demo:
@@ -439,7 +447,9 @@ def _study_notes(study: Study) -> list[str]:
         out.append(f"[low, high]: the {boot.level:.0%} percentile interval of the value over {boot.resamples} paired "
                    f"bootstrap resamples of the evaluation images (seed {boot.seed}): each resample draws the same "
                    "images for every method and the anchor and recomputes every point's bpp and mAP@0.5 on them. "
-                   "It covers image sampling only, not training noise or another machine's floats.")
+                   "It covers image sampling only, not training noise or another machine's floats. It rests on the "
+                   "resamples where the value could be computed (counted in the CSV and bd.json); a note flags one "
+                   f"resting on fewer than {bootstrap_share():.0%} of them.")
     if study.protocols:
         out.append("mAP@0.5 protocol: " + "; ".join(f"{d} by {PROTOCOLS.get(p, p)}"
                                                      for d, p in study.protocols.items()) + ".")

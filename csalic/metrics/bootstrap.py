@@ -23,7 +23,7 @@ from ..errors import CsalicError
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
-MIN_SHARE = 0.9  # an interval resting on fewer of its resamples than this is flagged
+MIN_SHARE = 0.95  # an interval resting on fewer of its resamples than this is flagged in the tables
 
 
 def resample_weights(n_images: int, resamples: int, seed: int) -> np.ndarray:
@@ -49,7 +49,7 @@ class Interval:
         return self.resamples > 0 and self.used >= MIN_SHARE * self.resamples
 
     def note(self) -> str | None:
-        if self.resamples and self.used < self.resamples:
+        if not self.complete:
             return (f"{self.level:.0%} interval from {self.used} of {self.resamples} image resamples "
                     "(on the others this BD value could not be computed)")
         return None
