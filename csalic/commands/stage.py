@@ -49,7 +49,8 @@ def _train_options(t: argparse.ArgumentParser) -> None:
                    help="subset of the stage's methods: the study's variants (train) or its learned codecs "
                         "(train_learned); default: all of them")
     t.add_argument("--lambdas", nargs="+", type=float, help="subset of λ (default: params lambdas)")
-    t.add_argument("--job", help="one job of each variant by its folder name: warmup or lambda_<λ> (a Snakemake job)")
+    t.add_argument("--job", help="one job of each variant by its folder name: warmup, lambda_<λ> or "
+                                 "lambda_<λ>-seed_<s> (a Snakemake job)")
     t.add_argument("--warmup", action="store_true",
                    help="train only the variants' warm-up jobs (train.init: warmup), which every λ fine-tunes")
     t.add_argument("--max-steps", type=int, help="override train.max_steps")
@@ -80,14 +81,18 @@ def _train(args: argparse.Namespace) -> int:
 
     train = getattr(pipeline, args.stage)  # train (the variants) or train_learned (the learned codecs)
 
-    lambdas, warmup = args.lambdas, args.warmup
+    lambdas, warmup, seeds = args.lambdas, args.warmup, None
+    params = _params(args.params, args.stage)
     if args.job is not None:
         if args.lambdas or args.warmup:
             raise CsalicError("--job names one job: give it without --lambdas and --warmup")
-        lmbda = layout.parse_job_name(args.job)
-        lambdas, warmup = (None, True) if lmbda is None else ([lmbda], False)
-    done = train(_params(args.params, args.stage), args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
-                 track=not args.no_track, report_path=args.report)
+        lmbda, seed = layout.parse_job(args.job)
+        if seed is not None and seed not in layout.train_seeds(params):
+            raise CsalicError(f"job {args.job!r}: seed {seed} is not one of train.seeds "
+                              f"({', '.join(str(layout.seed_of(params, s)) for s in layout.train_seeds(params))})")
+        lambdas, warmup, seeds = (None, True, None) if lmbda is None else ([lmbda], False, [seed])
+    done = train(params, args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
+                 track=not args.no_track, report_path=args.report, seeds=seeds)
     if done is None:
         return 0
     report, total = done

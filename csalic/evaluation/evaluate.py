@@ -307,13 +307,14 @@ def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, d
                    quality: int | None = None, qp: int | None = None, vvc: dict | None = None,
                    max_images: int | None = None, params_hash: str | None = None, device: str = "cpu",
                    threads: int | None = None, random_task_net: bool = False, progress: bool = True,
-                   oid_files=None, learned: dict | None = None) -> EvalResult:
+                   oid_files=None, learned: dict | None = None, seed: int | None = None) -> EvalResult:
     """One codec at one setting on one COCO-format dataset, written to ``out``: ``csalic evaluate``'s work.
 
     ``params_hash`` names the study in the provenance; ``vvc`` holds the VVC tools' options
     (``vvc_encoder``: the study's ``anchors.vvc_encoder`` when it has one); ``oid_files``
     (:class:`~csalic.evaluation.oid_scoring.OidFiles`) scores an OpenImages set by the OID protocol;
-    ``learned`` (a study's entries) allows a checkpoint of a codec named by import path.
+    ``learned`` (a study's entries) allows a checkpoint of a codec named by import path; ``seed``:
+    the training seed of a study's checkpoint when the study trains several (the summary's ``seed``).
     """
     if max_images is not None and max_images < 1:
         raise CsalicError(f"--max-images must be >= 1, got {max_images}")
@@ -346,6 +347,8 @@ def run_evaluation(codec: str, images: str | Path, annotations: str | Path, *, d
     net = load_task_network(task_net, task_weights, device, allow_random=random_task_net)
     result = evaluate_codec(coder, dataset, net, dataset_name=dataset_name, max_images=max_images,
                             params_hash=params_hash, progress=progress, scorer=scorer)
+    if seed is not None:
+        result.summary["seed"] = int(seed)
     paths = write_outputs(result, out)
     s = result.summary
 

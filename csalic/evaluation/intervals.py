@@ -76,7 +76,7 @@ class ImageBootstrap:
 
     def curve(self, dataset: str, method: str, task: str, sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(bpp, mAP@0.5), each (points x resamples), of one curve; points in ``sources``' order."""
-        key = (dataset, method, task)
+        key = (dataset, task, tuple(sources))  # a method's seeds are curves of their own
         if key not in self._curves:
             rates, maps = [], []
             for src in sources:

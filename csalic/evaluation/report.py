@@ -95,6 +95,7 @@ class Study:
     points: list[dict[str, Any]] = field(default_factory=list)  # one row per evaluated point (DVC plots, metrics)
     protocols: dict[str, str] = field(default_factory=dict)  # evaluated dataset -> mAP protocol (coco, oid)
     bootstrap: ImageBootstrap | None = None  # None or 0 resamples: no intervals
+    seed_curves: dict[tuple[str, str, str], dict[int | None, RateCurve]] = field(default_factory=dict)  # >1 seed
     _cells: dict[tuple, "Cell"] = field(default_factory=dict, repr=False)
 
     def curve(self, dataset: str, method: str, task: str) -> RateCurve | None:
@@ -149,11 +150,11 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
     files = find_summaries(paths)
     summaries = [load_summary(p) for p in files]
     chosen = _choose_nets(summaries, task_nets or {})
-    pts: dict[tuple[str, str, str], list[tuple[float, float, str, str]]] = defaultdict(list)
+    pts: dict[tuple[str, str, str, int | None], list[tuple[float, float, str, str]]] = defaultdict(list)
     ceilings: dict[tuple[str, str], float] = {}
     seen: dict[tuple, str] = {}
     for s in summaries:
-        key = (s["dataset"], s["method"], s.get("task_net"), s["setting"])
+        key = (s["dataset"], s["method"], s.get("task_net"), s["setting"], s.get("seed"))
         if key in seen:
             raise CsalicError(f"two results for {s['dataset']} {s['method']} {s['setting']}: {seen[key]} and "
                               f"{s['_path']}: remove one")
@@ -165,11 +166,14 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
             if s["method"] == "none":
                 ceilings[(s["dataset"], task)] = float(q)
             else:
-                pts[(s["dataset"], s["method"], task)].append((float(s["bpp"]), float(q), s["setting"], s["_path"]))
-    curves = {}
-    for k, v in pts.items():
+                pts[(s["dataset"], s["method"], task, s.get("seed"))].append(
+                    (float(s["bpp"]), float(q), s["setting"], s["_path"]))
+    seed_curves: dict[tuple[str, str, str], dict[int | None, RateCurve]] = defaultdict(dict)
+    for (ds, m, task, seed), v in sorted(pts.items(), key=lambda kv: (kv[0][:3], -1 if kv[0][3] is None else kv[0][3])):
         b, q, st, src = (list(col) for col in zip(*sorted(v)))
-        curves[k] = RateCurve(b, q, st, sources=src)
+        seed_curves[(ds, m, task)][seed] = RateCurve(b, q, st, sources=src)
+    # a method's curve in the figures: its first training seed's; the tables average over its seeds
+    curves = {k: next(iter(by_seed.values())) for k, by_seed in seed_curves.items()}
     methods = sorted({m for _, m, _ in curves})
     pub_methods: list[str] = []
     if published:
@@ -209,7 +213,7 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
                for s in summaries)
     return Study(curves, ceilings, groups, anchor, note, methods, sorted(pub_methods, key=_published_key), chosen,
                  demo, [str(f) for f in files], tools, points, {d: next(iter(p)) for d, p in sorted(protocols.items())},
-                 bootstrap)
+                 bootstrap, {k: v for k, v in seed_curves.items() if len(v) > 1})
 
 
 def _published_key(m: str) -> tuple[int, str]:
@@ -249,6 +253,15 @@ class Cell:
     quality_samples: np.ndarray | None = None
     rate_ci: Interval | None = None
     quality_ci: Interval | None = None
+    # several training seeds: the values above are their mean; each seed's (rate, quality) and the spread
+    per_seed: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
+
+    def seed_sd(self, kind: str) -> float | None:
+        """The standard deviation over seeds (n - 1) of the rate or quality, where every seed has one."""
+        vals = [v[0 if kind == "rate" else 1] for v in self.per_seed.values()]
+        if len(vals) < 2 or any(v is None for v in vals):
+            return None
+        return float(np.std(vals, ddof=1))
 
     def with_intervals(self, boot: ImageBootstrap | None) -> "Cell":
         if boot is not None:
@@ -278,10 +291,35 @@ def bd_cell(study: Study, dataset: str | None, method: str, task: str) -> Cell:
 
 
 def _bd_cell(study: Study, dataset: str | None, method: str, task: str) -> Cell:
+    by_seed = study.seed_curves.get((dataset, method, task)) if dataset else None
+    if not by_seed or study.curve(dataset, study.anchor, task) is None:
+        return _seed_cell(study, dataset, method, task, None)
+    cells = {seed: _seed_cell(study, dataset, method, task, curve) for seed, curve in by_seed.items()}
+    return _mean_over_seeds(cells, study.bootstrap)
+
+
+def _mean_over_seeds(cells: dict[int | None, Cell], boot: ImageBootstrap | None) -> Cell:
+    """One cell from a method's seeds: the mean value, each seed's, and the mean per image resample."""
+    def mean(values):
+        return None if any(v is None for v in values) else float(np.mean(values))
+
+    parts = list(cells.values())
+    out = Cell(mean([c.rate for c in parts]), mean([c.quality for c in parts]),
+               list(dict.fromkeys(n for c in parts for n in c.notes)),
+               rate_samples=None if any(c.rate_samples is None for c in parts)
+               else np.mean([c.rate_samples for c in parts], axis=0),
+               quality_samples=None if any(c.quality_samples is None for c in parts)
+               else np.mean([c.quality_samples for c in parts], axis=0),
+               per_seed={int(s if s is not None else -1): (c.rate, c.quality) for s, c in cells.items()})
+    out.notes = [n for n in out.notes if "image resamples" not in n]  # restated for the mean below
+    return out.with_intervals(boot)
+
+
+def _seed_cell(study: Study, dataset: str | None, method: str, task: str, curve: RateCurve | None) -> Cell:
     from ..metrics.bd import BDError
 
     a = study.curve(dataset, study.anchor, task) if dataset else None
-    t = study.curve(dataset, method, task) if dataset else None
+    t = (curve or study.curve(dataset, method, task)) if dataset else None
     if a is None or t is None:
         return Cell(present=False)
     cell = Cell()
@@ -305,7 +343,7 @@ def _bd_cell(study: Study, dataset: str | None, method: str, task: str) -> Cell:
         return cell
     try:
         anchor = boot.curve(dataset, study.anchor, task, a.sources)
-        test = boot.curve(dataset, method, task, t.sources)
+        test = boot.curve(dataset, method, task, t.sources)  # cached by its sources: one per seed
     except NoInterval as exc:
         cell.notes.append(f"no interval: {exc}")
         return cell
@@ -329,7 +367,15 @@ def average_cell(a: Cell, b: Cell, boot: ImageBootstrap | None = None) -> Cell:
     notes = a.notes + [n for n in b.notes if n not in a.notes]
     return Cell(mean(a.rate, b.rate), mean(a.quality, b.quality), notes,
                 rate_samples=_combine(mean, a.rate_samples, b.rate_samples),
-                quality_samples=_combine(mean, a.quality_samples, b.quality_samples)).with_intervals(boot)
+                quality_samples=_combine(mean, a.quality_samples, b.quality_samples),
+                per_seed=_per_seed(mean, a, b)).with_intervals(boot)
+
+
+def _per_seed(op, a: Cell, b: Cell) -> dict[int, tuple[float | None, float | None]]:
+    """``op`` seed by seed where both cells have the same seeds (else nothing)."""
+    if not a.per_seed or set(a.per_seed) != set(b.per_seed):
+        return {}
+    return {s: (op(a.per_seed[s][0], b.per_seed[s][0]), op(a.per_seed[s][1], b.per_seed[s][1])) for s in a.per_seed}
 
 
 def difference_cell(a: Cell, b: Cell, boot: ImageBootstrap | None = None) -> Cell:
@@ -342,7 +388,8 @@ def difference_cell(a: Cell, b: Cell, boot: ImageBootstrap | None = None) -> Cel
 
     return Cell(minus(a.rate, b.rate), minus(a.quality, b.quality), [],
                 rate_samples=_combine(minus, a.rate_samples, b.rate_samples),
-                quality_samples=_combine(minus, a.quality_samples, b.quality_samples)).with_intervals(boot)
+                quality_samples=_combine(minus, a.quality_samples, b.quality_samples),
+                per_seed=_per_seed(minus, a, b)).with_intervals(boot)
 
 
 class Notes:
@@ -373,11 +420,17 @@ def _ci(ci: Interval | None, spec: str) -> str:
     return f" [{format(ci.low, spec)}, {format(ci.high, spec)}]"
 
 
+def _sd(cell: Cell, kind: str, spec: str) -> str:
+    """``±sd`` over training seeds after a mean of several; nothing for one seed."""
+    sd = cell.seed_sd(kind)
+    return "" if sd is None else f"±{format(sd, spec)}"
+
+
 def _pair(cell: Cell, notes: Notes) -> str:
     if not cell.present:
         return "—"
-    return (f"{_num(cell.rate)}{_ci(cell.rate_ci, '.1f')}/{_num(cell.quality)}{_ci(cell.quality_ci, '.2f')}"
-            f"{notes.mark(cell.notes)}")
+    return (f"{_num(cell.rate)}{_sd(cell, 'rate', '.1f')}{_ci(cell.rate_ci, '.1f')}/"
+            f"{_num(cell.quality)}{_sd(cell, 'quality', '.2f')}{_ci(cell.quality_ci, '.2f')}{notes.mark(cell.notes)}")
 
 
 def _ci_fields(cell: Cell) -> dict[str, Any]:
@@ -389,13 +442,15 @@ def _ci_fields(cell: Cell) -> dict[str, Any]:
         out[f"{name}_ci_used"] = ci.used if ci else None
     ci = cell.rate_ci or cell.quality_ci
     out["ci_level"], out["ci_resamples"] = (ci.level, ci.resamples) if ci else (None, None)
+    out["seeds"] = len(cell.per_seed) or None
+    out["bd_rate_seed_sd"], out["bd_map_seed_sd"] = cell.seed_sd("rate"), cell.seed_sd("quality")
     return out
 
 
 DIFF_FIELDS = ["vs_full_bd_rate", "vs_full_bd_map", "vs_full_bd_rate_low", "vs_full_bd_rate_high",
                "vs_full_bd_map_low", "vs_full_bd_map_high"]
 CI_FIELDS = ["bd_rate_low", "bd_rate_high", "bd_map_low", "bd_map_high", "ci_level", "ci_resamples",
-             "bd_rate_ci_used", "bd_map_ci_used"]
+             "bd_rate_ci_used", "bd_map_ci_used", "seeds", "bd_rate_seed_sd", "bd_map_seed_sd"]
 
 
 def _paper_pair(v: tuple[float, float] | None) -> str:
@@ -450,6 +505,11 @@ def _study_notes(study: Study) -> list[str]:
                    "It covers image sampling only, not training noise or another machine's floats. It rests on the "
                    "resamples where the value could be computed (counted in the CSV and bd.json); a note flags one "
                    f"resting on fewer than {bootstrap_share():.0%} of them.")
+    if study.seed_curves:
+        seeds = sorted({s for by_seed in study.seed_curves.values() for s in by_seed if s is not None})
+        out.append(f"Trained under {len(seeds)} seeds ({', '.join(map(str, seeds))}): a value is the mean of its "
+                   "seeds' BD values, ±their standard deviation, and its interval the mean's on each image resample; "
+                   "the figures draw the first seed.")
     if study.protocols:
         out.append("mAP@0.5 protocol: " + "; ".join(f"{d} by {PROTOCOLS.get(p, p)}"
                                                      for d, p in study.protocols.items()) + ".")
@@ -547,7 +607,7 @@ def table2(study: Study, show_paper: bool = True, group: str | None = None) -> T
                                 "anchor": study.anchor, "bd_rate": c.rate, "bd_map": c.quality, **_ci_fields(c),
                                 **{f"vs_full_{k}": x for k, x in
                                    {"bd_rate": d.rate, "bd_map": d.quality, **_ci_fields(d)}.items()
-                                   if not k.startswith("ci_")},
+                                   if f"vs_full_{k}" in DIFF_FIELDS},
                                 "notes": "; ".join(c.notes), "paper_bd_rate": p[0] if p else None,
                                 "paper_bd_map": p[1] if p else None})
         rows.append(row)
@@ -768,6 +828,9 @@ def _ci_json(cell: Cell) -> dict[str, Any]:
     ci = cell.rate_ci or cell.quality_ci
     if ci is not None:
         out["ci_level"], out["ci_resamples"] = ci.level, ci.resamples
+    if cell.per_seed:  # several training seeds: the value is their mean
+        out["seeds"] = {str(s): {"bd_rate": r, "bd_map": q} for s, (r, q) in sorted(cell.per_seed.items())}
+        out["bd_rate_seed_sd"], out["bd_map_seed_sd"] = cell.seed_sd("rate"), cell.seed_sd("quality")
     return out
 
 

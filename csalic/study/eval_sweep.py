@@ -27,8 +27,9 @@ from .worker import import_torch, task_body
 
 def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
                    lmbda: float | None = None, anchor: str | None = None, track: bool = True,
-                   inputs: dict | None = None, threads: int | None = None) -> Path:
-    """Evaluate one trained codec or one anchor point on one dataset; returns the output folder.
+                   inputs: dict | None = None, threads: int | None = None, seed: int | None = None) -> Path:
+    """Evaluate one trained codec (at λ, under training seed ``seed``; None: the study's) or one anchor
+    point on one dataset; returns the output folder.
 
     ``threads``: torch's threads for it; None keeps the process's (an evaluation task has set them to
     the CPUs Ray reserved for it).
@@ -56,16 +57,17 @@ def evaluate_point(params: dict, dataset: str, *, variant: str | None = None,
         setting = {"qp": value} if codec in QP_CODECS else {"quality": value} if value is not None else {}
         run_evaluation(codec, images, ann, out=out, **setting, **common)
     else:
-        require_trained(params, variant, layout.csalic_point(variant, lmbda))
-        checkpoint = layout.job_dir(params, variant, lmbda) / "final.pt"
+        point = layout.csalic_point(variant, lmbda, seed)
+        require_trained(params, variant, point)
+        checkpoint = layout.job_dir(params, variant, lmbda, seed) / "final.pt"
         if not checkpoint.exists():
-            raise CsalicError(f"trained codec {variant} λ={lmbda:g} not found at {checkpoint}: run its training "
-                              "stage first")
-        out = layout.eval_dir(params, dataset, layout.csalic_point(variant, lmbda))
+            raise CsalicError(f"trained codec {point} not found at {checkpoint}: run its training stage first")
+        out = layout.eval_dir(params, dataset, point)
         run_evaluation("csalic", images, ann, out=out, checkpoint=checkpoint, learned=layout.learned(params),
-                       **common)
+                       seed=layout.seed_of(params, seed), **common)
     if inputs is None:
-        inputs = point_inputs(params, common_inputs(params, dataset), variant=variant, lmbda=lmbda, anchor=anchor)
+        inputs = point_inputs(params, common_inputs(params, dataset), variant=variant, lmbda=lmbda, anchor=anchor,
+                              seed=seed)
     write_inputs(out, inputs)
     if not track:
         return out
@@ -103,8 +105,8 @@ def evaluate_points(params: dict, datasets: list[str], *, points: list[str] | No
     if points is not None:
         known = dict(chosen)
         chosen = [(p, known[p] if p in known else point_keywords(p, params)) for p in dict.fromkeys(points)]
-    missing = [f"{kw['variant']} λ={layout.lambda_tag(kw['lmbda'])}" for _, kw in chosen if "variant" in kw
-               and not (layout.job_dir(params, kw["variant"], kw["lmbda"]) / "final.pt").is_file()]
+    missing = [p for p, kw in chosen if "variant" in kw
+               and not (layout.job_dir(params, kw["variant"], kw["lmbda"], kw.get("seed")) / "final.pt").is_file()]
     if missing:
         raise CsalicError(f"trained codec(s) not found: {', '.join(missing)}: run their training stage first")
     todo, outs = [], []

@@ -70,8 +70,11 @@ def _hash(obj: Any) -> str:
 
 
 def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | None = None,
-                     max_steps: int | None = None, device: str | None = None) -> JobSpec:
-    """The job of one (variant, λ).
+                     max_steps: int | None = None, device: str | None = None, seed: int | None = None) -> JobSpec:
+    """The job of one (variant, λ) under one training seed (None: the study's).
+
+    A seed changes the λ job's initialisation, crops and order, never its warm-up: under
+    ``train.init: warmup`` every seed fine-tunes the one warm-up of its variant.
 
     Under ``train.init: warmup`` it fine-tunes the variant's warm-up job; under
     ``train.init: pretrained`` the variant's committed warm-start checkpoint, whose
@@ -92,8 +95,8 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
         init_from, init_hash = str(path), f"sha256:{file_sha256(path, 'warm-start checkpoint')}"
     if init_from:
         train["max_steps"] = int(train.get("finetune_steps") or train["max_steps"])
-    return _spec(params, variant, lmbda, train, out_dir or layout.job_dir(params, variant, lmbda),
-                 max_steps, device, init_from, init_hash)
+    return _spec(params, variant, lmbda, train, out_dir or layout.job_dir(params, variant, lmbda, seed),
+                 max_steps, device, init_from, init_hash, seed=layout.seed_of(params, seed))
 
 
 def file_sha256(path: str | Path, what: str) -> str:
@@ -138,7 +141,7 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
 
 def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_steps: int | None,
           device: str | None, init_from: str | None = None, init_hash: str | None = None,
-          stage: str = "train") -> JobSpec:
+          stage: str = "train", seed: int | None = None) -> JobSpec:
     from .params import params_hash
 
     learned = layout.learned(params)
@@ -153,7 +156,7 @@ def _spec(params: dict, variant: str, lmbda: float, train: dict, out_dir, max_st
         lmbda=float(lmbda),
         out_dir=str(out_dir),
         size=params["model"]["size"],
-        seed=int(params["seed"]),
+        seed=int(params["seed"]) if seed is None else int(seed),
         manifest=str(layout.train_manifest(params)),
         image_root=str(layout.train_image_root(params)),
         task_name=params["task"]["name"] if train.get("feature_weight", 1.0) > 0 else None,

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import CsalicError
 
 WARMUP = "warmup"
-LAMBDA_JOB = r"lambda_[0-9.eE+-]+"
+LAMBDA_JOB = r"lambda_[0-9.eE+-]+?(?:-seed_[0-9]+)?"  # the study's seed has no suffix; another seed's job does
 JOB_PATTERN = f"{WARMUP}|{LAMBDA_JOB}"  # a variant's job folders: Snakemake's {job} wildcard
 
 
@@ -100,23 +100,45 @@ def variant_dir(params: dict, variant: str) -> Path:
     return root(params) / "train" / variant
 
 
-def job_name(lmbda: float | None) -> str:
-    """A job's folder under its variant: ``lambda_<λ>``, or ``warmup`` for the warm-up (None)."""
-    return WARMUP if lmbda is None else f"lambda_{lambda_tag(lmbda)}"
+def train_seeds(params: dict) -> list[int | None]:
+    """The training seeds of each (variant, λ): None for the study's own seed (first), then the others."""
+    seeds = params["train"].get("seeds") or [params["seed"]]
+    return [None] + [int(s) for s in seeds if s != params["seed"]]
+
+
+def seed_of(params: dict, seed: int | None) -> int:
+    """The seed a job trains with: the study's for None."""
+    return int(params["seed"]) if seed is None else int(seed)
+
+
+def job_name(lmbda: float | None, seed: int | None = None) -> str:
+    """A job's folder under its variant: ``lambda_<λ>`` (``lambda_<λ>-seed_<s>`` under another seed than
+    the study's), or ``warmup`` for the warm-up (None)."""
+    if lmbda is None:
+        return WARMUP
+    return f"lambda_{lambda_tag(lmbda)}" + ("" if seed is None else f"-seed_{int(seed)}")
+
+
+def parse_job(name: str) -> tuple[float | None, int | None]:
+    """``lambda_0.001-seed_1`` -> (0.001, 1), ``lambda_0.001`` -> (0.001, None), ``warmup`` -> (None, None)."""
+    m = re.fullmatch(r"lambda_([0-9.eE+-]+?)(?:-seed_([0-9]+))?", str(name))
+    if name == WARMUP:
+        return None, None
+    if m:
+        try:
+            return float(m.group(1)), None if m.group(2) is None else int(m.group(2))
+        except ValueError:
+            pass
+    raise CsalicError(f"job {name!r} is not warmup, lambda_<λ> or lambda_<λ>-seed_<s> (e.g. lambda_0.001)")
 
 
 def parse_job_name(name: str) -> float | None:
-    """``lambda_0.001`` -> 0.001, ``warmup`` -> None: the inverse of :func:`job_name`."""
-    if re.fullmatch(JOB_PATTERN, str(name)):
-        try:
-            return None if name == WARMUP else float(name.removeprefix("lambda_"))
-        except ValueError:
-            pass
-    raise CsalicError(f"job {name!r} is not warmup or lambda_<λ> (e.g. lambda_0.001)")
+    """``lambda_0.001`` -> 0.001, ``warmup`` -> None: the λ of :func:`job_name`."""
+    return parse_job(name)[0]
 
 
-def job_dir(params: dict, variant: str, lmbda: float) -> Path:
-    return variant_dir(params, variant) / job_name(lmbda)
+def job_dir(params: dict, variant: str, lmbda: float, seed: int | None = None) -> Path:
+    return variant_dir(params, variant) / job_name(lmbda, seed)
 
 
 def uses_warmup(params: dict) -> bool:
@@ -214,18 +236,19 @@ def eval_dir(params: dict, dataset_name: str, point: str) -> Path:
     return root(params) / "eval" / dataset_name / point
 
 
-def csalic_point(variant: str, lmbda: float) -> str:
-    """A trained point's folder: ``csalic-full-lambda_0.001``, or ``mbt2018-mean-lambda_0.001`` (learned)."""
-    return f"{method(variant)}-{job_name(lmbda)}"
+def csalic_point(variant: str, lmbda: float, seed: int | None = None) -> str:
+    """A trained point's folder: ``csalic-full-lambda_0.001``, or ``mbt2018-mean-lambda_0.001`` (learned);
+    ``csalic-full-lambda_0.001-seed_1`` under another seed than the study's."""
+    return f"{method(variant)}-{job_name(lmbda, seed)}"
 
 
-def parse_csalic_point(point: str) -> tuple[str, float] | None:
-    """``csalic-full-lambda_0.001`` -> ('full', 0.001), ``mbt-lambda_0.01`` -> ('mbt', 0.01); None for an
-    anchor's point (no anchor point ends in ``-lambda_<λ>``)."""
-    m = re.fullmatch(f"(.+)-({LAMBDA_JOB})", point)
+def parse_csalic_point(point: str) -> tuple[str, float, int | None] | None:
+    """``csalic-full-lambda_0.001`` -> ('full', 0.001, None), ``mbt-lambda_0.01-seed_2`` -> ('mbt', 0.01, 2);
+    None for an anchor's point (no anchor point ends in ``-lambda_<λ>``)."""
+    m = re.fullmatch(f"(.+?)-({LAMBDA_JOB})", point)
     if m is None:
         return None
-    return m.group(1).removeprefix("csalic-"), parse_job_name(m.group(2))
+    return (m.group(1).removeprefix("csalic-"), *parse_job(m.group(2)))
 
 
 def complexity_json(params: dict) -> Path:

@@ -49,6 +49,7 @@ def validate(params: dict, source: str = "params") -> dict:
             raise CsalicError(f"{source}: unknown key '{key}' (allowed: {', '.join(err.schema.get('properties', {}))})")
         raise CsalicError(f"{source}: '{_where(err)}': {err.message}")
     check_init_keys(params["train"], source)
+    check_seeds(params, source)
     check_learned_names(params, source)
     return params
 
@@ -64,6 +65,14 @@ def check_learned_names(params: dict, source: str) -> None:
                 or re.fullmatch(POINT_PATTERN, name)):
             raise CsalicError(f"{source}: learned codec name {name!r} is taken (a variant, an anchor, or csalic's "
                               "own prefix): name it after the codec, e.g. mbt2018-mean")
+
+
+def check_seeds(params: dict, source: str) -> None:
+    """train.seeds holds the study's seed: its jobs are the ones a one-seed study trains (and keeps)."""
+    seeds = params["train"].get("seeds")
+    if seeds is not None and params["seed"] not in seeds:
+        raise CsalicError(f"{source}: 'train/seeds' {seeds} must hold the study's seed {params['seed']} (its jobs are "
+                          "the one-seed study's): add it, or change seed")
 
 
 # the train keys that only some train.init read: a value set for another init would be silently unused

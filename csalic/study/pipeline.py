@@ -155,7 +155,7 @@ def task_net(params: dict) -> None:
 
 def train(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None, *,
           warmup: bool = False, max_steps: int | None = None, track: bool = True,
-          report_path: str | None = None) -> tuple[dict, int] | None:
+          report_path: str | None = None, seeds: list[int | None] | None = None) -> tuple[dict, int] | None:
     """Train the study's (variant, λ) jobs, or only its warm-ups, as Ray tasks; finished jobs are skipped.
 
     Returns the sweep report and the number of jobs planned, or None when ``warmup`` is asked
@@ -174,13 +174,13 @@ def train(params: dict, variants: list[str] | None = None, lambdas: list[float] 
         return None
     from .sweep import plan, run_sweep
 
-    specs = plan(params, variants, lambdas, max_steps, warmup_only=warmup)
+    specs = plan(params, variants, lambdas, max_steps, warmup_only=warmup, seeds=seeds)
     return run_sweep(params, specs, track=track, report_path=report_path), len(specs)
 
 
 def train_learned(params: dict, names: list[str] | None = None, lambdas: list[float] | None = None, *,
                   warmup: bool = False, max_steps: int | None = None, track: bool = True,
-                  report_path: str | None = None) -> tuple[dict, int] | None:
+                  report_path: str | None = None, seeds: list[int | None] | None = None) -> tuple[dict, int] | None:
     """Train the study's learned codecs (all, or ``names``) as :func:`train` trains the variants."""
     chosen = names or list(layout.learned(params))
     others = [n for n in chosen if n not in layout.learned(params)]
@@ -190,7 +190,8 @@ def train_learned(params: dict, names: list[str] | None = None, lambdas: list[fl
     if not chosen:
         print("no learned codec to train: params.yaml's learned is empty")
         return None
-    return train(params, chosen, lambdas, warmup=warmup, max_steps=max_steps, track=track, report_path=report_path)
+    return train(params, chosen, lambdas, warmup=warmup, max_steps=max_steps, track=track, report_path=report_path,
+                 seeds=seeds)
 
 
 def evaluate(params: dict, points: list[str] | None = None, datasets: list[str] | None = None, *,

@@ -22,8 +22,8 @@ INPUTS = "inputs.json"
 
 def study_points(params: dict) -> list[tuple[str, dict[str, Any]]]:
     """(folder name, :func:`csalic.study.eval_sweep.evaluate_point` keywords) of every point, codecs first."""
-    points = [(layout.csalic_point(v, lm), {"variant": v, "lmbda": float(lm)})
-              for v in layout.trained(params) for lm in params["lambdas"]]
+    points = [(layout.csalic_point(v, lm, s), {"variant": v, "lmbda": float(lm), **({"seed": s} if s is not None else {})})
+              for v in layout.trained(params) for lm in params["lambdas"] for s in layout.train_seeds(params)]
     return points + [(p, {"anchor": p}) for p in params["anchors"]["points"]]
 
 
@@ -45,7 +45,7 @@ def common_inputs(params: dict, dataset: str) -> dict[str, Any]:
 
 
 def point_inputs(params: dict, common: dict[str, Any], *, variant: str | None = None,
-                 lmbda: float | None = None, anchor: str | None = None) -> dict[str, Any]:
+                 lmbda: float | None = None, anchor: str | None = None, seed: int | None = None) -> dict[str, Any]:
     """``common`` plus what is particular to one point."""
     from ..provenance import sha256_of
 
@@ -54,9 +54,11 @@ def point_inputs(params: dict, common: dict[str, Any], *, variant: str | None = 
         if anchor.startswith("vvc"):
             extra["vvc_encoder"] = params["anchors"].get("vvc_encoder")
     else:
-        ckpt = layout.job_dir(params, variant, lmbda) / "final.pt"
+        ckpt = layout.job_dir(params, variant, lmbda, seed) / "final.pt"
         extra = {"variant": variant, "lmbda": layout.lambda_tag(lmbda),
                  "checkpoint_sha256": sha256_of(ckpt) if ckpt.is_file() else None}
+        if seed is not None:  # a one-seed study's inputs stay as they were
+            extra["seed"] = int(seed)
     return {**common, **extra}
 
 
@@ -80,7 +82,9 @@ def point_keywords(point: str, params: dict) -> dict:
         parse_point(point)
         return {"anchor": point}
     require_trained(params, codec[0], point)
-    return {"variant": codec[0], "lmbda": codec[1]}
+    if codec[2] is not None and codec[2] not in layout.train_seeds(params):
+        raise CsalicError(f"point {point!r}: seed {codec[2]} is not one of train.seeds")
+    return {"variant": codec[0], "lmbda": codec[1], **({"seed": codec[2]} if codec[2] is not None else {})}
 
 
 def require_trained(params: dict, name: str, point: str) -> None:

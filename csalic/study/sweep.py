@@ -52,8 +52,10 @@ def _run_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] | None = None,
-         max_steps: int | None = None, warmup_only: bool = False) -> list[JobSpec]:
-    """The jobs to run, each after the job it is fine-tuned from (a variant's warm-up comes first)."""
+         max_steps: int | None = None, warmup_only: bool = False,
+         seeds: list[int | None] | None = None) -> list[JobSpec]:
+    """The jobs to run, each after the job it is fine-tuned from (a variant's warm-up comes first);
+    every λ under every training seed (:func:`csalic.study.layout.train_seeds`)."""
     variants = variants or list(params["variants"])  # the learned codecs: the train_learned stage's
     unknown = [v for v in variants if v not in layout.trained(params) and v not in VARIANT_NAMES]
     if unknown:
@@ -70,7 +72,8 @@ def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] |
         elif warmup_only:
             raise CsalicError("--warmup: this study has no warm-up (train.init is not warmup)")
         if not warmup_only:
-            specs.extend(spec_from_params(params, v, lm, max_steps=max_steps, device="cpu") for lm in lambdas)
+            specs.extend(spec_from_params(params, v, lm, max_steps=max_steps, device="cpu", seed=s)
+                         for lm in lambdas for s in (layout.train_seeds(params) if seeds is None else seeds))
     unique: dict[str, JobSpec] = {}  # one job per folder, in first-asked order
     for spec in specs:
         unique.setdefault(spec.out_dir, spec)
@@ -86,7 +89,8 @@ def plan(params: dict, variants: list[str] | None = None, lambdas: list[float] |
 
 
 def _name(spec: JobSpec) -> str:
-    return f"{spec.variant} {'warm-up ' if spec.stage == 'warmup' else ''}λ={spec.lmbda:g}"
+    seed = f" seed {spec.seed}" if "-seed_" in Path(spec.out_dir).name else ""  # another seed than the study's
+    return f"{spec.variant} {'warm-up ' if spec.stage == 'warmup' else ''}λ={spec.lmbda:g}{seed}"
 
 
 def _log_jobs(results: list[dict[str, Any]], params: dict, echo, log) -> None:

@@ -463,6 +463,7 @@ def _job_tags(job: Path, summary: dict, params: dict, identity: dict, parent: st
         "csalic.git_commit": str(commit or "unknown"), "csalic.task_network": summary.get("task_network") or {},
         "csalic.study": str(params.get("study", "")), "csalic.device": str(summary.get("device") or ""),
         "csalic.job_dir": str(job.resolve()), "csalic.manifest": str(summary.get("manifest") or ""),
+        "csalic.seed": str((summary.get("job_params") or {}).get("seed", "")),
     }
     if commit:
         tags[GIT_TAG] = str(commit)
@@ -507,6 +508,9 @@ def log_training_job(job_dir, params: dict, *, uri: str | None = None, log_check
     wall = summary.get("wall_s")
     start_ms = end_ms - int(float(wall) * 1000) if isinstance(wall, (int, float)) else end_ms
     name = f"{variant} warm-up λ={lmbda:g}" if warmup else f"{variant} λ={lmbda:g}"
+    seed = (summary.get("job_params") or {}).get("seed")
+    if "-seed_" in job.name:  # another training seed than the study's: its own run, named for it
+        name += f" seed={seed}"
 
     with store(params, uri) as (client, exp_id):
         done = _existing(client, exp_id, identity)

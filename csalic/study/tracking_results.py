@@ -205,7 +205,8 @@ def log_results(params: dict, *, uri: str | None = None, echo=print) -> None:
             return False
 
     jobs = [d for m in layout.trained(params)
-            for d in [layout.warmup_dir(params, m)] + [layout.job_dir(params, m, lm) for lm in params["lambdas"]]
+            for d in [layout.warmup_dir(params, m)] + [layout.job_dir(params, m, lm, s) for lm in params["lambdas"]
+                                                         for s in layout.train_seeds(params)]
             if finished_summary(d) is not None]
     logged_jobs = sum(attempt(log_training_job, job) for job in jobs)
     summaries, _ = result_files(params)
