@@ -30,6 +30,7 @@ def micro_params(study: str = "micro", **train) -> dict:
                       feature_weight=0.0, init="scratch", finetune_steps=None,
                       pretrained=None)  # a warm-up from scratch: the test's folder has no pretrained/
     p["train"].update(train)
+    p["report"]["resamples"] = 200  # the intervals of 2-image sets say little; their cost is what is kept small
     return p
 
 

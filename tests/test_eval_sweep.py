@@ -96,7 +96,7 @@ def test_eval_points_names_what_it_cannot_evaluate(study):
     with pytest.raises(CsalicError, match="dataset 'coco2017_val' is not in eval.datasets"):
         evaluate_points(study, ["coco2017_val"], track=False)
     (layout.job_dir(study, "baseline", 0.01) / "final.pt").unlink()
-    with pytest.raises(CsalicError, match=r"trained codec\(s\) not found: baseline λ=0.01"):
+    with pytest.raises(CsalicError, match=r"trained codec\(s\) not found: csalic-baseline-lambda_0.01: run their training"):
         evaluate_points(study, ["demo_val"], track=False)
 
 

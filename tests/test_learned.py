@@ -123,8 +123,8 @@ def test_learned_codecs_are_trained_methods_with_their_own_points():
     params["learned"] = {"mbt2018-mean": {"codec": "mbt2018-mean", "args": {"N": 8, "M": 8}}}
     assert layout.trained(params) == ["full", "baseline", "mbt2018-mean"]
     point = layout.csalic_point("mbt2018-mean", 0.001)
-    assert point == "mbt2018-mean-lambda_0.001" and layout.parse_csalic_point(point) == ("mbt2018-mean", 0.001)
-    assert layout.parse_csalic_point("csalic-full-lambda_0.01") == ("full", 0.01)
+    assert point == "mbt2018-mean-lambda_0.001" and layout.parse_csalic_point(point) == ("mbt2018-mean", 0.001, None)
+    assert layout.parse_csalic_point("csalic-full-lambda_0.01") == ("full", 0.01, None)
     assert layout.parse_csalic_point("jpeg-q80") is None
     from csalic.study.jobs import spec_from_params
 

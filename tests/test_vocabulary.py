@@ -73,13 +73,26 @@ def test_job_and_point_names_round_trip():
         if lmbda is not None:
             for trained in ("no_casc", "mbt-2"):  # a variant, and a learned codec with a hyphen in its name
                 point = layout.csalic_point(trained, lmbda)
-                assert layout.parse_csalic_point(point) == (trained, lmbda)
+                assert layout.parse_csalic_point(point) == (trained, lmbda, None)
                 assert point_keywords(point, params) == {"variant": trained, "lmbda": lmbda}
     assert layout.csalic_point("no_casc", 0.01) == "csalic-no_casc-lambda_0.01"
     assert layout.parse_csalic_point("vvc-qp37") is None
     assert point_keywords("vvc-qp37", params) == {"anchor": "vvc-qp37"}
     with pytest.raises(CsalicError, match="not one of the study's variants"):
         point_keywords("csalic-nope-lambda_0.01", params)
+    # another training seed than the study's: its own job and point, parsed back to its seed
+    seeded = dict(params, train=dict(params["train"], seeds=[params["seed"], 3]))
+    assert layout.train_seeds(seeded) == [None, 3] and layout.train_seeds(params) == [None]
+    for lmbda in (0.0025, 1e-05, 3e-06):
+        name = layout.job_name(lmbda, 3)
+        assert re.fullmatch(layout.JOB_PATTERN, name) and layout.parse_job(name) == (lmbda, 3)
+        point = layout.csalic_point("mbt-2", lmbda, 3)
+        assert point == f"mbt-2-lambda_{lmbda:g}-seed_3" and layout.parse_csalic_point(point) == ("mbt-2", lmbda, 3)
+        assert point_keywords(point, seeded) == {"variant": "mbt-2", "lmbda": lmbda, "seed": 3}
+    with pytest.raises(CsalicError, match="seed 4 is not one of train.seeds"):
+        point_keywords("csalic-full-lambda_0.01-seed_4", seeded)
+    with pytest.raises(CsalicError, match="is not warmup, lambda_"):
+        layout.parse_job("lambda_0.01-seed_x")
 
 
 def test_one_lambda_tag_for_paths_rules_and_runs():

@@ -384,6 +384,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     params = micro_study(tmp_path)
     params["variants"] = ["full"]
     params["learned"] = {"tiny": dict(TINY)}  # a user's own codec, by import path (examples/tiny_codec.py)
+    params["train"]["seeds"] = [0, 1]  # each (codec, λ) trained twice: the tables give the mean and the spread
     write_params(tmp_path / "params.yaml", params)
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
@@ -397,6 +398,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (tmp_path / "results" / "micro" / "tables" / "table2.md").is_file()
     assert_outputs_complete(tmp_path / "results")
+    check_both_seeds(tmp_path, params)
     again = run([str(BIN / "dvc"), "repro"], tmp_path)
     assert again.returncode == 0
     ran = re.findall(r"Running stage '([^']+)'", again.stdout)
@@ -434,6 +436,51 @@ def test_dvc_trains_a_variants_lambdas_side_by_side_each_on_its_own_gpu(tmp_path
     runs = client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")
     assert sorted(float(r.data.tags["csalic.lambda"]) for r in runs) == [0.001, 0.002, 0.005, 0.01]
     assert all(len(client.get_metric_history(r.info.run_id, "bpp")) == 2 for r in runs)  # steps 4, 8
+
+
+def check_both_seeds(cwd: Path, params: dict) -> None:
+    """train.seeds [0, 1]: a job, an MLflow run and a point per seed; the tables average the two seeds,
+    with their spread, and every BD value has its image interval (tables, bd.json, MLflow)."""
+    from mlflow.tracking import MlflowClient
+
+    root = cwd / "results" / "micro"
+    for name in ("full", "tiny"):
+        for lm in params["lambdas"]:
+            for seed in (None, 1):
+                job = cwd / layout.job_dir(params, name, lm, seed)
+                assert json.loads((job / "summary.json").read_text())["job_params"]["seed"] == (seed or 0)
+                point = layout.eval_dir(params, "demo_val", layout.csalic_point(name, lm, seed))
+                assert json.loads((cwd / point / "summary.json").read_text())["seed"] == (seed or 0)
+                assert (cwd / point / "matches.npz").is_file()
+    a = (cwd / layout.job_dir(params, "full", 0.001) / "final.pt").read_bytes()
+    assert a != (cwd / layout.job_dir(params, "full", 0.001, 1) / "final.pt").read_bytes()  # another network
+    bd = json.loads((root / "metrics" / "bd.json").read_text())["bd"]
+    for method in ("csalic-full", "tiny"):
+        cell = bd[method]["demo_val"]["detection"]
+        assert set(cell["seeds"]) == {"0", "1"}, cell
+        rates = [s["bd_rate"] for s in cell["seeds"].values()]
+        if None not in rates:
+            assert cell["bd_rate"] == pytest.approx(sum(rates) / 2)
+            assert cell["bd_rate_seed_sd"] == pytest.approx(abs(rates[0] - rates[1]) / 2 ** 0.5)
+        else:
+            assert cell["bd_rate"] is None and cell["notes"]
+        assert cell["ci_resamples"] == params["report"]["resamples"]  # each value has its interval
+        for kind in ("bd_rate", "bd_map"):
+            if cell[kind] is not None:
+                low, high = cell[f"{kind}_ci"]
+                assert low is None or low <= high
+    table2 = (root / "tables" / "table2.md").read_text()
+    assert "Trained under 2 seeds (0, 1)" in table2 and "paired bootstrap resamples" in table2
+    client = MlflowClient(params["tracking"]["uri"])
+    exp = client.get_experiment_by_name("csalic-micro")
+    jobs = client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")
+    names = sorted(r.info.run_name for r in jobs)
+    assert len(jobs) == 8 and "full λ=0.001 seed=1" in names and "full λ=0.001" in names, names
+    assert {r.data.tags["csalic.seed"] for r in jobs} == {"0", "1"}
+    parent = client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'variant' and tags.`mlflow.runName` = 'full'")
+    metrics = parent[0].data.metrics
+    if "bd_rate/demo_val/detection" in metrics:
+        assert metrics["bd_rate_low/demo_val/detection"] <= metrics["bd_rate_high/demo_val/detection"]
 
 
 def check_dvc_metrics_and_plots(cwd: Path) -> None:
