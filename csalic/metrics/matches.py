@@ -85,10 +85,21 @@ class Matches:
             raise CsalicError(f"weights must be (resamples, {self.n_images}), got shape {w.shape}")
         total = np.zeros(len(w))
         counted = np.zeros(len(w))
-        for c, idx in self._by_class():
+
+        def one(item):
+            c, idx = item
             npos = w @ self.positives[:, c]
-            ap = _ap(w[:, self.image[idx]], self.tp[idx], npos, self.rule)
-            ok = npos > 0
+            return npos > 0, _ap(w, self.image[idx], self.tp[idx], npos, self.rule)
+
+        classes = self._by_class()
+        if single or len(classes) < 2:
+            results = map(one, classes)
+        else:  # numpy leaves the GIL on arrays this large: the classes share the cores
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(len(classes), _cores())) as pool:
+                results = list(pool.map(one, classes))
+        for ok, ap in results:  # summed in class order whatever finished first
             total[ok] += ap[ok]
             counted += ok
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -100,36 +111,64 @@ class Matches:
     def per_class(self) -> dict:
         """AP of each class with a positive, on the full set (their mean is :meth:`map50`)."""
         w = np.ones((1, self.n_images))
-        return {self.classes[c].item(): float(_ap(w[:, self.image[idx]], self.tp[idx], w @ self.positives[:, c],
+        return {self.classes[c].item(): float(_ap(w, self.image[idx], self.tp[idx], w @ self.positives[:, c],
                                                  self.rule)[0]) for c, idx in self._by_class()}
 
 
-def _ap(w: np.ndarray, tp: np.ndarray, npos: np.ndarray, rule: str) -> np.ndarray:
-    """AP of one class per resample row: ``w`` (resamples x detections, in score order)."""
-    if w.shape[1] == 0:
+CHUNK = 2_000_000  # resample rows x detections held at once, per thread: the largest COCO class stays in memory
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _ap(w: np.ndarray, image: np.ndarray, tp: np.ndarray, npos: np.ndarray, rule: str) -> np.ndarray:
+    """AP of one class on each row of ``w`` (resamples x images); ``image``/``tp``: its detections in
+    score order.  One row (the full set) reads the recall thresholds as COCOeval does, in floats;
+    several (resamples, integer counts) compare ``100 tp >= k npos`` in exact integers, all rows at once."""
+    n = len(tp)
+    if n == 0:
         return np.zeros(len(w))
-    tps = np.cumsum(w * tp, axis=1)
-    fps = np.cumsum(w * ~tp, axis=1)
+    rows = max(1, CHUNK // n)
+    return np.concatenate([_ap_rows(w[i:i + rows], image, tp, npos[i:i + rows], rule, exact=len(w) == 1)
+                           for i in range(0, len(w), rows)])
+
+
+def _ap_rows(w, image, tp, npos, rule: str, exact: bool) -> np.ndarray:
+    if exact:  # the full set: COCOeval's own arithmetic, float64 recalls against its float thresholds
+        g = w[:, image]
+        tps, seen = np.cumsum(g * tp, axis=1), np.cumsum(g, axis=1)
+    else:  # resamples: integer counts, exact in float32 below 2**24, half the memory traffic
+        g = w[:, image].astype(np.float32)
+        tps, seen = np.cumsum(g * tp, axis=1, dtype=np.float32), np.cumsum(g, axis=1, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rc = tps / npos[:, None]
         if rule == "coco101":
-            pr = tps / (tps + fps + np.spacing(1))
+            pr = tps / (seen + np.spacing(1))
         else:
-            pr = np.where(tps + fps > 0, tps / np.maximum(tps + fps, 1e-300), 0.0)
+            pr = np.where(seen > 0, tps / np.maximum(seen, 1e-30), 0.0)
     env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-    out = np.zeros(len(w))
-    for b in range(len(w)):
-        if npos[b] <= 0:
-            continue
-        if rule == "coco101":
-            at = np.searchsorted(rc[b], COCO_RECALLS, side="left")
-            inside = at < rc.shape[1]
-            out[b] = np.sum(env[b][at[inside]]) / len(COCO_RECALLS)
-        else:
-            r = np.concatenate([[0.0], rc[b]])
-            steps = np.diff(r)
-            out[b] = float(np.sum(steps * env[b]))
-    return out
+    if rule != "coco101":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rc = tps / npos[:, None].astype(tps.dtype)
+        out = np.sum(np.diff(rc, axis=1, prepend=0.0) * env, axis=1, dtype=np.float64)
+    elif exact:
+        rc = tps[0] / npos[0]
+        at = np.searchsorted(rc, COCO_RECALLS, side="left")
+        out = np.array([np.sum(env[0][at[at < len(rc)]]) / len(COCO_RECALLS)])
+    else:
+        # recall >= k/100 as 100 tp >= k npos, in integers; row b's keys sit in [b big, (b + 1) big), so
+        # one sorted array and one searchsorted serve every row
+        r, n, k = len(w), tps.shape[1], len(COCO_RECALLS)
+        big = 100.0 * max(float(tps.max()), float(npos.max())) + 1.0
+        offset = big * np.arange(r)[:, None]
+        keys = (100.0 * tps + offset).ravel()
+        targets = (np.arange(k)[None, :] * npos[:, None] + offset).ravel()
+        at = np.searchsorted(keys, targets, side="left").reshape(r, k) - n * np.arange(r)[:, None]
+        picked = np.take_along_axis(env, np.minimum(at, n - 1), axis=1)
+        out = np.where(at < n, picked, 0.0).sum(axis=1, dtype=np.float64) / k
+    return np.where(npos > 0, out, 0.0)
 
 
 # ----------------------------------------------------------------------------- files
