@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -52,3 +55,51 @@ def run_unprivileged(code: str, *args: str, timeout: float = 120) -> subprocess.
             raise RuntimeError("tests run as root need util-linux's setpriv to drop file-permission overrides")
         cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+class MlflowServer:
+    """A real `mlflow server` on 127.0.0.1 over a study's store, queried through its REST API."""
+
+    def __init__(self, store: str, cwd: Path, env: dict | None = None):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", store,
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                self.get("/health", api=False)
+                return
+            except OSError:
+                assert self.proc.poll() is None, "mlflow server exited"
+                time.sleep(0.5)
+        raise AssertionError("mlflow server did not start within 120 s")
+
+    def get(self, route: str, api: bool = True, **query):
+        import urllib.parse
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.port}{'/api/2.0/mlflow' if api else ''}{route}"
+        with urllib.request.urlopen(url + ("?" + urllib.parse.urlencode(query) if query else ""), timeout=30) as r:
+            body = r.read().decode()
+        return json.loads(body) if api else body
+
+    def post(self, path: str, payload: dict) -> dict:
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/2.0/mlflow{path}",
+                                     data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read().decode())
+
+    def runs(self, exp_id: str, flt: str) -> list[dict]:
+        return self.post("/runs/search", {"experiment_ids": [exp_id], "filter": flt, "max_results": 1000}).get("runs", [])
+
+    def close(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)

@@ -86,7 +86,10 @@ def test_the_readme_demo_numbers_are_the_command_output_of_a_demo_run(capsys, tm
 
     assert main(["bd-summary", str(REPO / "tests" / "data" / "demo_run" / "bd.json")]) == 0
     table = capsys.readouterr().out
-    assert table.count("\n") == 4 and "| `demo_val` |" in table and "full (proposed)" in table
+    assert table.count("\n") == 6 and "| `demo_val` |" in table and "full (proposed)" in table
+    # every cell with its interval, the level named under the table
+    assert len(re.findall(r"−?\d+\.\d % \[−?\d+\.\d, −?\d+\.\d\] / −?\d+\.\d \[−?\d+\.\d, −?\d+\.\d\]", table)) == 8
+    assert "[low, high]: the 95 % image-bootstrap interval" in table
     assert table in (REPO / "README.md").read_text(encoding="utf-8")
     assert main(["bd-summary", str(REPO / "tests" / "data" / "demo_run" / "none.json")]) == 2  # one line, exit 2
     (tmp_path / "bd.json").write_text('{"anchor": "vvc", "bd": {"jpeg": {}}}')  # no CSA-LIC variant in it

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from csalic.study import layout
-from helpers import REPO, micro_params, write_params
+from helpers import REPO, MlflowServer, micro_params, write_params
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", ""))
@@ -198,58 +198,10 @@ def assert_outputs_complete(root: Path):
                 torch.load(p, weights_only=True)
 
 
-class MlflowServer:
-    """A real `mlflow server` on 127.0.0.1 over a study's store, queried through its REST API."""
-
-    def __init__(self, store: str, cwd: Path):
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1", "--port",
-             str(self.port), "--workers", "1"], cwd=cwd, env=ENV, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                self.get("/health", api=False)
-                return
-            except OSError:
-                assert self.proc.poll() is None, "mlflow server exited"
-                time.sleep(0.5)
-        raise AssertionError("mlflow server did not start within 120 s")
-
-    def get(self, route: str, api: bool = True, **query):
-        import urllib.parse
-        import urllib.request
-
-        url = f"http://127.0.0.1:{self.port}{'/api/2.0/mlflow' if api else ''}{route}"
-        with urllib.request.urlopen(url + ("?" + urllib.parse.urlencode(query) if query else ""), timeout=30) as r:
-            body = r.read().decode()
-        return json.loads(body) if api else body
-
-    def post(self, path: str, payload: dict) -> dict:
-        import urllib.request
-
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/2.0/mlflow{path}",
-                                     data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read().decode())
-
-    def runs(self, exp_id: str, flt: str) -> list[dict]:
-        return self.post("/runs/search", {"experiment_ids": [exp_id], "filter": flt, "max_results": 1000}).get("runs", [])
-
-    def close(self):
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(30)
-
-
 def check_mlflow_results(cwd: Path, params: dict) -> None:
     """Through a real server's REST API: the experiment opens on runs, every codec run has its coded
     results, every variant its BD result (a value, or the reason it has none), anchors and the study run."""
-    server = MlflowServer(params["tracking"]["uri"], cwd)
+    server = MlflowServer(params["tracking"]["uri"], cwd, ENV)
     try:
         exp = server.get("/experiments/get-by-name", experiment_name="csalic-micro")["experiment"]
         tags = {t["key"]: t["value"] for t in exp.get("tags", [])}

@@ -913,8 +913,9 @@ def study_metrics(study: Study) -> dict[str, Any]:
 
 def bd_summary(bd: dict[str, Any], task: str = "detection") -> str:
     """The CSA-LIC variants' BD cells of one task from a study's ``metrics/bd.json`` as one Markdown table,
-    a column per variant (the paper's ablation order) and a row per dataset: the summary the README
-    quotes, printed from the results rather than typed."""
+    a column per variant (the paper's ablation order) and a row per dataset, each value with its
+    interval where the study computed one: the summary the README quotes, printed from the results
+    rather than typed."""
     from ..names import VARIANT_COMPONENTS
 
     cells = bd.get("bd") or {}
@@ -927,13 +928,21 @@ def bd_summary(bd: dict[str, Any], task: str = "detection") -> str:
     def number(x: Any, unit: str = "") -> str:
         return "n/a" if not isinstance(x, (int, float)) or not math.isfinite(x) else f"{x:.1f}{unit}".replace("-", "\u2212")
 
+    def value(x: dict, key: str, unit: str = "") -> str:
+        ci = x.get(f"{key}_ci")
+        shown = number(x.get(key), unit)
+        return f"{shown} [{number(ci[0])}, {number(ci[1])}]" if ci and shown != "n/a" else shown
+
     head = [f"BD-rate / BD-mAP ({task}, against {bd.get('anchor', '?')})"] + \
         [f"{v} (proposed)" if v == "full" else v for v in variants]
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for d in datasets:
         c = [cells[f"csalic-{v}"].get(d, {}).get(task, {}) for v in variants]
-        rows.append(f"| `{d}` | " + " | ".join(f"{number(x.get('bd_rate'), ' %')} / {number(x.get('bd_map'))}"
-                                               for x in c) + " |")
+        rows.append(f"| `{d}` | " + " | ".join(f"{value(x, 'bd_rate', ' %')} / {value(x, 'bd_map')}" for x in c) + " |")
+    level = next((x["ci_level"] for v in variants for g in cells[f"csalic-{v}"].values()
+                  for x in g.values() if "ci_level" in x), None)
+    if level is not None:
+        rows.append(f"\n[low, high]: the {level * 100:g} % image-bootstrap interval (the study's report settings).")
     return "\n".join(rows) + "\n"
 
 
