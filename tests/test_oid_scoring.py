@@ -107,3 +107,32 @@ def test_the_scorer_refuses_sets_it_cannot_score(demo_oi, tmp_path):
     other.write_text(json.dumps({"LabelName": "/m/0bl9f", "Subcategory": [{"LabelName": RED}]}))
     with pytest.raises(CsalicError, match="not in the hierarchy"):
         OidScorer(OidFiles(f.boxes, f.image_labels, other), coco)
+
+
+def test_the_matches_cover_every_evaluated_image_even_one_without_ground_truth(demo_oi, tmp_path):
+    """The bootstrap resamples the bpp of the images the matches name: an image whose verified labels
+    and boxes all fall outside the task classes is left out of the ground truth, but its bits count
+    (the matches used to name only the images with ground truth, so the resampled bpp was another mean)."""
+    import numpy as np
+
+    f, coco, files = demo_oi
+    gone = coco["images"][0]["oid_image_id"]
+
+    def without(path):
+        if path is None:
+            return None
+        lines = path.read_text().splitlines()  # the image id leads a row, or follows the mask's path
+        out = tmp_path / path.name
+        out.write_text("\n".join([lines[0]] + [x for x in lines[1:] if gone not in x.split(",")[:2]]) + "\n")
+        return out
+
+    bare = OidFiles(without(f.boxes), without(f.image_labels), f.hierarchy, without(f.masks_csv), f.masks)
+    ids = [im["id"] for im in coco["images"]]
+    dets = _perfect(f, coco)
+    for scorer, empty in ((OidScorer(files, coco), False), (OidScorer(bare, coco), True)):
+        got = scorer.matches(dets, ids, segmentation=True)
+        for m in got.values():
+            assert list(m.image_ids) == ids
+            assert (m.positives[0].sum() == 0) == empty and m.positives[1:].sum() > 0
+            assert m.map50() == 1.0 and m.map50(np.ones((1, len(ids)))).tolist() == [1.0]
+            assert set(m.image.tolist()) <= set(range(len(ids)))

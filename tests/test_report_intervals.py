@@ -143,3 +143,58 @@ def test_intervals_shrink_with_more_images_in_the_study(tmp_path):
                      "detection").quality_ci
         widths.append(ci.high - ci.low)
     assert 0.3 < widths[1] / widths[0] < 0.75, widths
+
+
+def test_a_published_anchor_gives_values_without_intervals_and_a_bad_seed_is_refused(study_dir, tmp_path):
+    """Published points have no per-image results: as the anchor (the test side was handled already)
+    the cell keeps its BD value and says why it has no interval, instead of failing on an empty curve."""
+    from csalic.errors import CsalicError
+
+    pub = tmp_path / "published.csv"
+    pub.write_text("method,dataset,task,bpp,map50,source\n" + "".join(
+        f"LALIC,demo_val,detection,{r},{q},test values\n" for r, q in zip(RATES, [0.33, 0.5, 0.62, 0.7])))
+    study = collect([study_dir], published=pub, anchor="LALIC", bootstrap=ImageBootstrap(50))
+    cell = bd_cell(study, "demo_val", "csalic-full", "detection")
+    assert cell.rate is not None and cell.rate_ci is None and cell.quality_ci is None
+    assert "no interval: published points carry no per-image results" in cell.notes
+    with pytest.raises(CsalicError, match="report.resample_seed must be >= 0, got -1"):
+        ImageBootstrap(10, seed=-1)
+    assert main(["compare", "full", "concat", "--eval", str(study_dir), "--anchor", "vvc", "--resample-seed", "-1"]) == 2
+
+
+def test_a_method_under_two_seeds_is_one_curve_per_seed_even_beside_older_summaries(tmp_path):
+    """Points of the study's own seed evaluated before summaries recorded the seed have none: they
+    join the seed their sibling folders (no -seed_ suffix) record, instead of making a third seed; the
+    DVC points and the curves files keep each seed apart; the figure draws the study's seed."""
+    from csalic.evaluation.report import study_metrics, write_curves
+
+    u = np.random.default_rng(5).uniform(size=N)
+    root = tmp_path / "eval" / "demo_val"
+
+    def point(method, k, p, folder, seed):
+        found = u < p
+        m = Matches(np.arange(N), np.array([1]), np.arange(N), np.zeros(N, int),
+                    np.where(found, 0.5 + 0.5 * (1 - u), 0.5 * u), found, np.ones((N, 1), int), "coco101")
+        out = root / folder
+        out.mkdir(parents=True)
+        save(out / "matches.npz", {"bbox": m}, bpp=np.full(N, RATES[k]))
+        (out / "summary.json").write_text(json.dumps({
+            "format": SUMMARY_FORMAT, "method": method, "setting": f"lambda={k}", "dataset": "demo_val",
+            "task_net": "net", "bpp": RATES[k], "map50_bbox": m.map50(), "map50_segm": None,
+            **({"seed": seed} if seed is not None else {})}))
+
+    for k, p in enumerate(CURVES["vvc"]):
+        point("vvc", k, p, f"vvc-{k}", None)
+    for k, p in enumerate(CURVES["csalic-full"]):
+        point("csalic-full", k, p, f"csalic-full-lambda_{k}", 7 if k >= 2 else None)  # k 0, 1: older summaries
+        point("csalic-full", k, p - 0.05, f"csalic-full-lambda_{k}-seed_1", 1)
+    study = collect([tmp_path / "eval"], anchor="vvc", bootstrap=ImageBootstrap(50))
+    cell = bd_cell(study, "demo_val", "csalic-full", "detection")
+    assert set(cell.per_seed) == {1, 7}
+    assert cell.rate == pytest.approx(np.mean([r for r, _ in cell.per_seed.values()]))
+    assert all("seed_1" not in src for src in study.curve("demo_val", "csalic-full", "detection").sources)
+    pts = study_metrics(study)["points"]["demo_val"]["csalic-full"]
+    assert sorted(pts) == sorted(f"lambda={k} seed={s}" for k in range(4) for s in (1, 7))
+    assert pts["lambda=0 seed=7"]["map50_bbox"] > pts["lambda=0 seed=1"]["map50_bbox"]
+    names = sorted(p.name for p in write_curves([tmp_path / "eval"], tmp_path / "curves"))
+    assert names == ["csalic-full-seed_1.json", "csalic-full-seed_7.json", "vvc.json"]

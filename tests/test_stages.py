@@ -76,6 +76,10 @@ def test_a_stage_subcommand_reports_bad_input_in_one_line(tmp_path, capsys):
     f.write_text(yaml.safe_dump(params))
     for argv, says in ((["stage", "train", "--params", str(f), "--job", "lambda_x"], "job 'lambda_x'"),
                        (["stage", "train", "--params", str(f), "--job", "warmup", "--warmup"], "--job names one job"),
+                       (["stage", "train", "--params", str(f), "--job", f"lambda_0.01-seed_{params['seed']}"],
+                        "the study's own seed, named without a seed suffix: --job lambda_0.01"),
+                       (["stage", "train", "--params", str(f), "--job", "lambda_0.01-seed_77"],
+                        "seed 77 is not one of train.seeds"),
                        (["stage", "evaluate", "--params", str(f), "--point", "csalic-nope-lambda_0.1"],
                         "variant 'nope'"),
                        (["stage", "evaluate", "--params", str(f), "--point", "vvc-q30"], "anchor point 'vvc-q30'")):

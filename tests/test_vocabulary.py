@@ -89,8 +89,12 @@ def test_job_and_point_names_round_trip():
         point = layout.csalic_point("mbt-2", lmbda, 3)
         assert point == f"mbt-2-lambda_{lmbda:g}-seed_3" and layout.parse_csalic_point(point) == ("mbt-2", lmbda, 3)
         assert point_keywords(point, seeded) == {"variant": "mbt-2", "lmbda": lmbda, "seed": 3}
-    with pytest.raises(CsalicError, match="seed 4 is not one of train.seeds"):
+    with pytest.raises(CsalicError, match=r"seed 4 is not one of train.seeds \(other than the study's seed \d+: 3\)"):
         point_keywords("csalic-full-lambda_0.01-seed_4", seeded)
+    own = params["seed"]  # the study's own seed goes without the suffix, and the error says the name to use
+    with pytest.raises(CsalicError, match=f"seed {own} is the study's own seed, named without a seed suffix: "
+                                          "csalic-full-lambda_0.01$"):
+        point_keywords(f"csalic-full-lambda_0.01-seed_{own}", seeded)
     with pytest.raises(CsalicError, match="is not warmup, lambda_"):
         layout.parse_job("lambda_0.01-seed_x")
 

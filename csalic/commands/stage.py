@@ -87,9 +87,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.lambdas or args.warmup:
             raise CsalicError("--job names one job: give it without --lambdas and --warmup")
         lmbda, seed = layout.parse_job(args.job)
-        if seed is not None and seed not in layout.train_seeds(params):
-            raise CsalicError(f"job {args.job!r}: seed {seed} is not one of train.seeds "
-                              f"({', '.join(str(layout.seed_of(params, s)) for s in layout.train_seeds(params))})")
+        layout.check_seed(params, seed, f"job {args.job!r}", f"--job {layout.job_name(lmbda)}")
         lambdas, warmup, seeds = (None, True, None) if lmbda is None else ([lmbda], False, [seed])
     done = train(params, args.variants, lambdas, warmup=warmup, max_steps=args.max_steps,
                  track=not args.no_track, report_path=args.report, seeds=seeds)

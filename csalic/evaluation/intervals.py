@@ -40,6 +40,8 @@ class ImageBootstrap:
     def __post_init__(self) -> None:
         if self.resamples < 0:
             raise CsalicError(f"report.resamples must be >= 0, got {self.resamples}")
+        if self.seed < 0:
+            raise CsalicError(f"report.resample_seed must be >= 0, got {self.seed}")
         if not 0.0 < self.level < 1.0:
             raise CsalicError(f"report.level must be in (0, 1), got {self.level}")
 
@@ -77,6 +79,9 @@ class ImageBootstrap:
     def curve(self, dataset: str, method: str, task: str, sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(bpp, mAP@0.5), each (points x resamples), of one curve; points in ``sources``' order."""
         key = (dataset, task, tuple(sources))  # a method's seeds are curves of their own
+        if not sources:
+            raise NoInterval(f"{method} has no evaluated points on {dataset} (published points carry no "
+                             "per-image results)")
         if key not in self._curves:
             rates, maps = [], []
             for src in sources:

@@ -102,5 +102,14 @@ class OidScorer:
         out = {"bbox": oid.matches(gt, boxes, "bbox")}
         if f.masks_csv is not None and segmentation is not False and (masks or segmentation):
             out["segm"] = oid.matches(gt, masks, "segm")
-        return {k: replace(m, image_ids=np.array([coco_id[str(i)] for i in m.image_ids], dtype=np.int64))
-                for k, m in out.items()}
+        return {k: _over(m, ids, coco_id) for k, m in out.items()}
+
+
+def _over(m: Matches, ids: list[int], coco_id: dict[str, int]) -> Matches:
+    """``m`` over every evaluated image, in the evaluation's (COCO) ids: the ground truth leaves out an
+    image none of whose labels maps to a task class, but its bits still count in the resampled bpp."""
+    row = {i: k for k, i in enumerate(ids)}
+    where = np.array([row[coco_id[str(i)]] for i in m.image_ids], dtype=np.int64)
+    positives = np.zeros((len(ids), m.positives.shape[1]), dtype=m.positives.dtype)
+    positives[where] = m.positives
+    return replace(m, image_ids=np.asarray(ids, dtype=np.int64), image=where[m.image], positives=positives)

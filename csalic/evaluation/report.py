@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ ANCHOR_ORDER = ("vvc", "hevc-qp", "hevc", "jpeg", "webp", "avif")
 PUBLISHED_ORDER = ("LALIC", "SMIC-Net", "UG-ICM")
 BD_METHOD = "pchip"
 POINT_FIELDS = ("bpp", "psnr_rgb", "map50_bbox", "map50_segm")
+SEED_SUFFIX = re.compile(r"-seed_\d+$")  # a point trained under another seed than the study's
 DEMO_NOTE = ("Demo study: the generated demo val set stands in for both COCO2017 and OpenImagesV6 and the task "
              "network is the demo's own (trained on generated data), so these numbers are not comparable with "
              "the paper's.")
@@ -142,13 +144,28 @@ def _choose_nets(summaries: list[dict], wanted: dict[str, str]) -> dict[tuple[st
     return chosen
 
 
+def _with_study_seed(summaries: list[dict]) -> list[dict]:
+    """Give a trained point evaluated before summaries recorded the training seed the seed of its
+    method's other points in folders without a ``-seed_`` suffix (the study's own seed), so that old and
+    new points of one method stay one curve instead of two "seeds"."""
+    own: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for s in summaries:
+        if s.get("seed") is not None and not SEED_SUFFIX.search(Path(s["_path"]).parent.name):
+            own[(s["dataset"], s["method"])].add(int(s["seed"]))
+    for s in summaries:
+        seeds = own.get((s["dataset"], s["method"]), set())
+        if s.get("seed") is None and len(seeds) == 1:
+            s["seed"] = next(iter(seeds))
+    return summaries
+
+
 def collect(paths: Sequence[str | Path], published: str | Path | None = None, anchor: str = "auto",
             task_nets: dict[str, str] | None = None, bootstrap: ImageBootstrap | None = None) -> Study:
     """Load every summary under ``paths`` (+ published points) into rate-accuracy curves."""
     from .anchors.published import load_published, published_curves
 
     files = find_summaries(paths)
-    summaries = [load_summary(p) for p in files]
+    summaries = _with_study_seed([load_summary(p) for p in files])
     chosen = _choose_nets(summaries, task_nets or {})
     pts: dict[tuple[str, str, str, int | None], list[tuple[float, float, str, str]]] = defaultdict(list)
     ceilings: dict[tuple[str, str], float] = {}
@@ -172,8 +189,11 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
     for (ds, m, task, seed), v in sorted(pts.items(), key=lambda kv: (kv[0][:3], -1 if kv[0][3] is None else kv[0][3])):
         b, q, st, src = (list(col) for col in zip(*sorted(v)))
         seed_curves[(ds, m, task)][seed] = RateCurve(b, q, st, sources=src)
-    # a method's curve in the figures: its first training seed's; the tables average over its seeds
-    curves = {k: next(iter(by_seed.values())) for k, by_seed in seed_curves.items()}
+    # a method's curve in the figures: the study's own seed's (its points' folders carry no -seed_
+    # suffix), else its lowest seed's; the tables average over its seeds
+    curves = {k: next((c for c in by_seed.values() if not any(SEED_SUFFIX.search(Path(p).parent.name)
+                                                                for p in c.sources)), next(iter(by_seed.values())))
+              for k, by_seed in seed_curves.items()}
     methods = sorted({m for _, m, _ in curves})
     pub_methods: list[str] = []
     if published:
@@ -198,7 +218,7 @@ def collect(paths: Sequence[str | Path], published: str | Path | None = None, an
         if label := ((s.get("provenance") or {}).get("codec") or {}).get("label"):
             found[s["method"]].add(str(label))
     tools = {m: " / ".join(sorted(labels)) for m, labels in found.items()}
-    points = sorted(({"dataset": s["dataset"], "method": s["method"], "setting": s["setting"],
+    points = sorted(({"dataset": s["dataset"], "method": s["method"], "setting": s["setting"], "seed": s.get("seed"),
                       **{k: s.get(k) for k in POINT_FIELDS}} for s in summaries),
                     key=lambda r: (r["dataset"], r["method"], r["bpp"]))
     protocols: dict[str, set[str]] = defaultdict(set)
@@ -338,7 +358,7 @@ def _seed_cell(study: Study, dataset: str | None, method: str, task: str, curve:
     boot = study.bootstrap
     if boot is None or not boot.enabled:
         return cell
-    if t.published:
+    if t.published or a.published:
         cell.notes.append("no interval: published points carry no per-image results")
         return cell
     try:
@@ -829,7 +849,8 @@ def _ci_json(cell: Cell) -> dict[str, Any]:
     if ci is not None:
         out["ci_level"], out["ci_resamples"] = ci.level, ci.resamples
     if cell.per_seed:  # several training seeds: the value is their mean
-        out["seeds"] = {str(s): {"bd_rate": r, "bd_map": q} for s, (r, q) in sorted(cell.per_seed.items())}
+        out["seeds"] = {("study" if s < 0 else str(s)): {"bd_rate": r, "bd_map": q}  # -1: the study's, seed unrecorded
+                        for s, (r, q) in sorted(cell.per_seed.items())}
         out["bd_rate_seed_sd"], out["bd_map_seed_sd"] = cell.seed_sd("rate"), cell.seed_sd("quality")
     return out
 
@@ -904,10 +925,13 @@ def study_metrics(study: Study) -> dict[str, Any]:
                 if c.present:
                     bd.setdefault(m, {}).setdefault(g, {})[t] = {"bd_rate": c.rate, "bd_map": c.quality,
                                                                  **_ci_json(c), "notes": "; ".join(c.notes)}
-    points: dict[str, dict] = {}
+    seeds: dict[tuple[str, str], set] = defaultdict(set)
     for r in study.points:
-        points.setdefault(r["dataset"], {}).setdefault(r["method"], {})[r["setting"]] = \
-            {k: r[k] for k in POINT_FIELDS}
+        seeds[(r["dataset"], r["method"])].add(r.get("seed"))
+    points: dict[str, dict] = {}
+    for r in study.points:  # a method trained under several seeds: a point per setting and seed
+        key = r["setting"] if len(seeds[(r["dataset"], r["method"])]) == 1 else f"{r['setting']} seed={r['seed']}"
+        points.setdefault(r["dataset"], {}).setdefault(r["method"], {})[key] = {k: r[k] for k in POINT_FIELDS}
     return {"anchor": study.anchor, "anchor_label": study.label(study.anchor), "bd": bd, "points": points}
 
 
@@ -1030,17 +1054,21 @@ def draw_ablation(study: Study):
 
 def write_curves(paths: Sequence[str | Path], out_dir: str | Path) -> list[Path]:
     """One CompressAI results-JSON per (dataset, method) under ``out_dir/<dataset>/<method>.json``
-    (the uncompressed ceiling under ``out_dir/<dataset>/ceiling/none.json``)."""
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for p in find_summaries(paths):
-        s = load_summary(p)
-        groups[(s["dataset"], s["method"], str(s.get("task_net")))].append(s)
-    nets = defaultdict(set)
-    for ds, m, net in groups:
+    (``<method>-seed_<s>.json`` for each training seed of a method trained under several; the
+    uncompressed ceiling under ``out_dir/<dataset>/ceiling/none.json``)."""
+    groups: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
+    for s in _with_study_seed([load_summary(p) for p in find_summaries(paths)]):
+        seed = -1 if s.get("seed") is None else int(s["seed"])
+        groups[(s["dataset"], s["method"], str(s.get("task_net")), seed)].append(s)
+    nets, seeds = defaultdict(set), defaultdict(set)
+    for ds, m, net, seed in groups:
         nets[(ds, m)].add(net)
+        seeds[(ds, m, net)].add(seed)
     written = []
-    for (ds, m, net), ss in sorted(groups.items()):
+    for (ds, m, net, seed), ss in sorted(groups.items()):
         stem = m if len(nets[(ds, m)]) == 1 else f"{m}@{net}"
+        if len(seeds[(ds, m, net)]) > 1:  # one curve per training seed, as the tables see them
+            stem += "-seed_study" if seed < 0 else f"-seed_{seed}"
         # the uncompressed ceiling (24 bpp) one folder down: `compressai.utils.plot -f <dataset>/*.json`
         # would otherwise stretch its axis to 25 bpp and squeeze every curve against zero
         p = Path(out_dir) / ds / ("ceiling" if m == "none" else "") / f"{stem}.json"

@@ -140,7 +140,7 @@ def _ap_rows(w, image, tp, npos, rule: str, exact: bool) -> np.ndarray:
     if exact:  # the full set: COCOeval's own arithmetic, float64 recalls against its float thresholds
         g = w[:, image]
         tps, seen = np.cumsum(g * tp, axis=1), np.cumsum(g, axis=1)
-    else:  # resamples: integer counts, exact in float32 below 2**24, half the memory traffic
+    else:  # resamples: integer counts (exact in float32 up to 2**24 per class), half the memory traffic
         g = w[:, image].astype(np.float32)
         tps, seen = np.cumsum(g * tp, axis=1, dtype=np.float32), np.cumsum(g, axis=1, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -163,7 +163,10 @@ def _ap_rows(w, image, tp, npos, rule: str, exact: bool) -> np.ndarray:
         r, n, k = len(w), tps.shape[1], len(COCO_RECALLS)
         big = 100.0 * max(float(tps.max()), float(npos.max())) + 1.0
         offset = big * np.arange(r)[:, None]
-        keys = (100.0 * tps + offset).ravel()
+        keys = tps.astype(np.float64)  # 100 tp in float64: exact for any count float32 holds exactly
+        keys *= 100.0
+        keys += offset
+        keys = keys.ravel()
         targets = (np.arange(k)[None, :] * npos[:, None] + offset).ravel()
         at = np.searchsorted(keys, targets, side="left").reshape(r, k) - n * np.arange(r)[:, None]
         picked = np.take_along_axis(env, np.minimum(at, n - 1), axis=1)

@@ -106,6 +106,19 @@ def train_seeds(params: dict) -> list[int | None]:
     return [None] + [int(s) for s in seeds if s != params["seed"]]
 
 
+def check_seed(params: dict, seed: int | None, what: str, plain: str) -> None:
+    """A seed named in a job's or point's name: one of ``train.seeds`` other than the study's own,
+    whose names go without the suffix (``plain``); else a one-line error."""
+    if seed is None:
+        return
+    if seed == params["seed"]:
+        raise CsalicError(f"{what}: seed {seed} is the study's own seed, named without a seed suffix: {plain}")
+    if seed not in train_seeds(params):
+        others = ", ".join(str(s) for s in train_seeds(params)[1:]) or "none"
+        raise CsalicError(f"{what}: seed {seed} is not one of train.seeds (other than the study's seed "
+                          f"{params['seed']}: {others})")
+
+
 def seed_of(params: dict, seed: int | None) -> int:
     """The seed a job trains with: the study's for None."""
     return int(params["seed"]) if seed is None else int(seed)

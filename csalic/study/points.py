@@ -82,8 +82,7 @@ def point_keywords(point: str, params: dict) -> dict:
         parse_point(point)
         return {"anchor": point}
     require_trained(params, codec[0], point)
-    if codec[2] is not None and codec[2] not in layout.train_seeds(params):
-        raise CsalicError(f"point {point!r}: seed {codec[2]} is not one of train.seeds")
+    layout.check_seed(params, codec[2], f"point {point!r}", layout.csalic_point(codec[0], codec[1]))
     return {"variant": codec[0], "lmbda": codec[1], **({"seed": codec[2]} if codec[2] is not None else {})}
 
 
