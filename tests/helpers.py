@@ -60,7 +60,7 @@ def run_unprivileged(code: str, *args: str, timeout: float = 120) -> subprocess.
 class MlflowServer:
     """A real `mlflow server` on 127.0.0.1 over a study's store, queried through its REST API."""
 
-    def __init__(self, store: str, cwd: Path, env: dict | None = None):
+    def __init__(self, store: str, cwd: Path, env: dict | None = None, args: tuple[str, ...] = ()):
         import socket
 
         with socket.socket() as sock:
@@ -68,7 +68,7 @@ class MlflowServer:
             self.port = sock.getsockname()[1]
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", store,
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + 120
         while time.time() < deadline:

@@ -256,6 +256,11 @@ def test_warmup_plans_every_lambda_from_one_warmup_of_its_variant():
     # the warm-up does not depend on the λ list, the fine-tuning length or D_f's weight ...
     for change in ({"lambdas": [0.002]}, {"train": dict(params["train"], finetune_steps=9, feature_weight=1.0)}):
         assert warmup_spec(dict(params, **change), "full").job_hash() == warm.job_hash()
+    # adding seeds to the study keeps every job of its own seed (and the warm-up); another seed is another job
+    seeded = dict(params, train=dict(params["train"], seeds=[params["seed"], 5]))
+    assert warmup_spec(seeded, "full").job_hash() == warm.job_hash()
+    assert [spec_from_params(seeded, "full", x).job_hash() for x in params["lambdas"]] == [j.job_hash() for j in jobs]
+    assert spec_from_params(seeded, "full", 0.01, seed=5).job_hash() != jobs[0].job_hash()
     # ... but a changed warm-up invalidates every λ fine-tuned from it
     other = dict(params, train=dict(params["train"], warmup_lambda=0.005))
     assert all(spec_from_params(other, "full", x).job_hash() != j.job_hash() for x, j in zip(params["lambdas"], jobs))

@@ -336,7 +336,6 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     params = micro_study(tmp_path)
     params["variants"] = ["full"]
     params["learned"] = {"tiny": dict(TINY)}  # a user's own codec, by import path (examples/tiny_codec.py)
-    params["train"]["seeds"] = [0, 1]  # each (codec, λ) trained twice: the tables give the mean and the spread
     write_params(tmp_path / "params.yaml", params)
     for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
                 [str(BIN / "dvc"), "config", "core.analytics", "false"]):
@@ -350,12 +349,24 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (tmp_path / "results" / "micro" / "tables" / "table2.md").is_file()
     assert_outputs_complete(tmp_path / "results")
-    check_both_seeds(tmp_path, params)
     again = run([str(BIN / "dvc"), "repro"], tmp_path)
     assert again.returncode == 0
     ran = re.findall(r"Running stage '([^']+)'", again.stdout)
     assert ran == [], again.stdout
-    check_dvc_metrics_and_plots(tmp_path)
+    check_dvc_metrics_and_plots(tmp_path)  # leaves the study at lambdas [0.0005, 0.001] (a DVC experiment)
+    # a second training seed added to the finished study: each (codec, λ) trained again under it, the
+    # jobs of the first seed kept; the tables give the mean and the spread
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert params["lambdas"] == [0.0005, 0.001]
+    params["train"]["seeds"] = [0, 1]
+    write_params(tmp_path / "params.yaml", params)
+    kept = {lm: (tmp_path / layout.job_dir(params, "full", lm) / "final.pt").stat().st_mtime_ns for lm in params["lambdas"]}
+    seeded = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)
+    assert seeded.returncode == 0, seeded.stdout[-3000:] + seeded.stderr[-3000:]
+    assert kept == {lm: (tmp_path / layout.job_dir(params, "full", lm) / "final.pt").stat().st_mtime_ns
+                    for lm in params["lambdas"]}
+    assert "csalic-full-lambda_0.001: evaluated already" in seeded.stdout
+    check_both_seeds(tmp_path, params)
 
 
 @pytest.mark.slow
@@ -426,7 +437,8 @@ def check_both_seeds(cwd: Path, params: dict) -> None:
     assert "Trained under 2 seeds (0, 1)" in table2 and "paired bootstrap resamples" in table2
     client = MlflowClient(params["tracking"]["uri"])
     exp = client.get_experiment_by_name("csalic-micro")
-    jobs = client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")
+    jobs = [r for r in client.search_runs([exp.experiment_id], "tags.`csalic.role` = 'job'")
+            if float(r.data.tags["csalic.lambda"]) in params["lambdas"]]  # not an earlier λ list's
     names = sorted(r.info.run_name for r in jobs)
     assert len(jobs) == 8 and "full λ=0.001 seed=1" in names and "full λ=0.001" in names, names
     assert {r.data.tags["csalic.seed"] for r in jobs} == {"0", "1"}

@@ -82,7 +82,7 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
     """
     if not lmbda > 0:
         raise CsalicError(f"λ must be positive, got {lmbda}")
-    train = dict(params["train"])
+    train = _job_train(params)
     init_from = init_hash = None
     if layout.uses_warmup(params):
         parent = warmup_spec(params, variant, max_steps=max_steps, device=device)
@@ -97,6 +97,12 @@ def spec_from_params(params: dict, variant: str, lmbda: float, out_dir: str | No
         train["max_steps"] = int(train.get("finetune_steps") or train["max_steps"])
     return _spec(params, variant, lmbda, train, out_dir or layout.job_dir(params, variant, lmbda, seed),
                  max_steps, device, init_from, init_hash, seed=layout.seed_of(params, seed))
+
+
+def _job_train(params: dict) -> dict:
+    """The train settings a job is: all but ``seeds``, the list of the study's seeds, which is no
+    job's setting (its own seed is), so that adding a seed to a study keeps every finished job."""
+    return {k: v for k, v in params["train"].items() if k != "seeds"}
 
 
 def file_sha256(path: str | Path, what: str) -> str:
@@ -124,7 +130,7 @@ def warmup_spec(params: dict, variant: str, max_steps: int | None = None, device
     """
     if not layout.uses_warmup(params):
         raise CsalicError("this study has no warm-up: set train.init: warmup in params.yaml")
-    train = {k: v for k, v in params["train"].items() if k not in ("finetune_steps", "warmup_lambda")}
+    train = {k: v for k, v in _job_train(params).items() if k not in ("finetune_steps", "warmup_lambda")}
     train["feature_weight"] = 0.0
     lw = params["train"].get("warmup_lambda")
     if lw is None or not float(lw) > 0:
