@@ -353,19 +353,9 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     assert again.returncode == 0
     ran = re.findall(r"Running stage '([^']+)'", again.stdout)
     assert ran == [], again.stdout
-    check_dvc_metrics_and_plots(tmp_path)  # leaves the study at lambdas [0.0005, 0.001] (a DVC experiment)
-    # a second training seed added to the finished study: each (codec, λ) trained again under it, the
-    # jobs of the first seed kept; the tables give the mean and the spread
+    check_dvc_metrics_and_plots(tmp_path)  # ends with an experiment: a new λ and a second training seed
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    assert params["lambdas"] == [0.0005, 0.001]
-    params["train"]["seeds"] = [0, 1]
-    write_params(tmp_path / "params.yaml", params)
-    kept = {lm: (tmp_path / layout.job_dir(params, "full", lm) / "final.pt").stat().st_mtime_ns for lm in params["lambdas"]}
-    seeded = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)
-    assert seeded.returncode == 0, seeded.stdout[-3000:] + seeded.stderr[-3000:]
-    assert kept == {lm: (tmp_path / layout.job_dir(params, "full", lm) / "final.pt").stat().st_mtime_ns
-                    for lm in params["lambdas"]}
-    assert "csalic-full-lambda_0.001: evaluated already" in seeded.stdout
+    assert params["lambdas"] == [0.0005, 0.001] and params["train"]["seeds"] == [0, 1]
     check_both_seeds(tmp_path, params)
 
 
@@ -473,17 +463,23 @@ def check_dvc_metrics_and_plots(cwd: Path) -> None:
     assert run([*git, "add", "-A"], cwd).returncode == 0
     assert run(["git", "ls-files", "results/.ray"], cwd).stdout == ""  # the Ray registry is never committed
     assert run([*git, "commit", "-q", "-m", "baseline"], cwd).returncode == 0
-    exp = run([str(BIN / "dvc"), "exp", "run", "-n", "lower-lambda", "-S", "lambdas=[0.0005,0.001]"], cwd,
-              timeout=1500)
+    # a new λ, and a second training seed added to the finished study
+    exp = run([str(BIN / "dvc"), "exp", "run", "-n", "lower-lambda", "-S", "lambdas=[0.0005,0.001]",
+               "-S", "train.seeds=[0,1]"], cwd, timeout=1500)
     assert exp.returncode == 0, exp.stdout[-3000:] + exp.stderr[-3000:]
     ran = set(re.findall(r"Running stage '([^']+)'", exp.stdout))
     assert {"train@full", "evaluate", "report"} <= ran and "data" not in ran, ran
-    # the variant's stage reran, but only the new λ trained, and only its point was evaluated
+    # the variant's stage reran, but only the new jobs trained (the new λ under both seeds, the old λ
+    # under the new seed: the first seed's job is kept), and only their points were evaluated
     sweep = json.loads((cwd / "results" / "micro" / "logs" / "train" / "full_sweep.json").read_text())
-    status = {(j["stage"], j["lmbda"]): j["status"] for j in sweep["jobs"]}
+    status = {(j["stage"], Path(j["out_dir"]).name): j["status"] for j in sweep["jobs"]}
     warmup = [v for (stage, _), v in status.items() if stage == "warmup"]
-    assert warmup == ["cached"] and status[("train", 0.0005)] == "trained" and status[("train", 0.001)] == "cached"
+    assert warmup == ["cached"], status
+    assert {name: v for (stage, name), v in status.items() if stage == "train"} == {
+        "lambda_0.0005": "trained", "lambda_0.001": "cached", "lambda_0.0005-seed_1": "trained",
+        "lambda_0.001-seed_1": "trained"}, status
     assert "csalic-full-lambda_0.001: evaluated already" in exp.stdout
     assert "done demo_val csalic-full-lambda_0.0005" in exp.stdout
+    assert "done demo_val csalic-full-lambda_0.001-seed_1" in exp.stdout
     listed = run([str(BIN / "dvc"), "exp", "show", "--json"], cwd)
     assert listed.returncode == 0 and "lower-lambda" in listed.stdout
