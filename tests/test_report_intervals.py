@@ -100,6 +100,8 @@ def test_the_difference_is_paired_resample_by_resample(study_dir):
         compare(study, "csalic-full", "csalic-nope")
     with pytest.raises(Exception, match="is the study's anchor"):
         compare(study, "vvc", "csalic-full")
+    with pytest.raises(Exception, match="A and B are both csalic-full: name two different methods"):
+        compare(study, "csalic-full", "csalic-full")
 
 
 def test_csalic_compare_prints_the_paired_difference(study_dir, capsys):
@@ -113,6 +115,10 @@ def test_csalic_compare_prints_the_paired_difference(study_dir, capsys):
     assert verdict in out
     assert main(["compare", "full", "nope", "--eval", str(study_dir), "--anchor", "vvc"]) == 2
     assert "no results for method 'nope'" in capsys.readouterr().err
+    # a variant by its short name and by its method name is one method
+    assert main(["compare", "full", "csalic-full", "--eval", str(study_dir), "--anchor", "vvc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["csalic: error: A and B are both csalic-full: name two different methods"]
 
 
 def test_points_without_matches_or_on_other_images_get_no_interval_and_say_why(tmp_path):

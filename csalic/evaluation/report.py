@@ -861,6 +861,8 @@ def compare(study: Study, a: str, b: str) -> list[dict[str, Any]]:
     for m in (a, b):
         if m not in study.methods:
             raise CsalicError(f"no results for method {m!r} (have: {', '.join(x for x in study.methods if x != 'none')})")
+    if a == b:  # `compare full csalic-full`: a typo, not a question (the difference is 0 on every resample)
+        raise CsalicError(f"A and B are both {a}: name two different methods")
     if study.anchor in (a, b):
         raise CsalicError(f"{study.anchor} is the study's anchor: compare two other methods (or name another anchor)")
     rows = []
