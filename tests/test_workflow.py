@@ -300,6 +300,7 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     again = run([str(BIN / "snakemake"), "--cores", "2"], tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
+    study_text = (tmp_path / "params.yaml").read_text()  # restored for the DVC route at the end
     # changing one λ reruns only what depends on it
     params["lambdas"] = [0.001, 0.02]
     write_params(tmp_path / "params.yaml", params)
@@ -318,6 +319,24 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
         assert probe.returncode == 0, probe.stderr[-2000:]
         got = json.loads(probe.stdout.strip().splitlines()[-1])
         assert got == {"rc": 0, "heavy": []}, (stage, got)
+
+    # the same study through DVC in the same folder: DVC has no record of Snakemake's run, so every
+    # stage runs; they reuse the finished jobs and points and write Tables 1-2 byte for byte
+    (tmp_path / "params.yaml").write_text(study_text)
+    tables = tmp_path / "results" / "micro" / "tables"
+    written = {p.name: p.read_bytes() for p in sorted(tables.glob("table[12].*"))}
+    assert len(written) == 6
+    final = tmp_path / layout.job_dir(params, "full", 0.001) / "final.pt"
+    trained = final.stat().st_mtime_ns
+    for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
+                [str(BIN / "dvc"), "config", "core.analytics", "false"]):
+        assert run(cmd, tmp_path).returncode == 0
+    shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")
+    dvc = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)
+    assert dvc.returncode == 0, dvc.stdout[-3000:] + dvc.stderr[-3000:]
+    assert "Running stage 'report'" in dvc.stdout
+    assert final.stat().st_mtime_ns == trained  # the job was reused, not trained again
+    assert {p.name: p.read_bytes() for p in sorted(tables.glob("table[12].*"))} == written
 
 
 # run in a fresh interpreter: a stage through the CLI, then which heavy modules it imported
