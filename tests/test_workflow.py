@@ -50,6 +50,14 @@ def run(cmd, cwd, timeout=900):
     return subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
+def dvc_project(path: Path) -> None:
+    """Make a micro study's folder a git and DVC project, with the rate-accuracy plot template."""
+    for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
+                [str(BIN / "dvc"), "config", "core.analytics", "false"]):
+        assert run(cmd, path).returncode == 0
+    shutil.copytree(REPO / ".dvc" / "plots", path / ".dvc" / "plots")
+
+
 def _norm(cmd: str) -> str:
     cmd = re.sub(r"\s*>\s*\S+\s+2>&1\s*$", "", cmd.strip())
     return re.sub(r"--params \S+", "--params P", cmd)
@@ -328,10 +336,7 @@ def test_snakemake_runs_the_micro_study_then_has_nothing_to_do(tmp_path):
     assert len(written) == 6
     final = tmp_path / layout.job_dir(params, "full", 0.001) / "final.pt"
     trained = final.stat().st_mtime_ns
-    for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
-                [str(BIN / "dvc"), "config", "core.analytics", "false"]):
-        assert run(cmd, tmp_path).returncode == 0
-    shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")
+    dvc_project(tmp_path)
     dvc = run([str(BIN / "dvc"), "repro"], tmp_path, timeout=1500)
     assert dvc.returncode == 0, dvc.stdout[-3000:] + dvc.stderr[-3000:]
     assert "Running stage 'report'" in dvc.stdout
@@ -356,10 +361,7 @@ def test_dvc_repro_runs_the_micro_study_then_skips_everything(tmp_path):
     params["variants"] = ["full"]
     params["learned"] = {"tiny": dict(TINY)}  # a user's own codec, by import path (examples/tiny_codec.py)
     write_params(tmp_path / "params.yaml", params)
-    for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
-                [str(BIN / "dvc"), "config", "core.analytics", "false"]):
-        assert run(cmd, tmp_path).returncode == 0
-    shutil.copytree(REPO / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the rate-accuracy plot template
+    dvc_project(tmp_path)
     # killed mid-run once a codec has written a checkpoint, then run again to the end
     ckpt = tmp_path / layout.job_dir(params, "full", 0.001) / "last.pt"
     kill_when([str(BIN / "dvc"), "repro"], tmp_path, ckpt.is_file)
@@ -386,9 +388,7 @@ def test_dvc_trains_a_variants_lambdas_side_by_side_each_on_its_own_gpu(tmp_path
     params["variants"] = ["full"]
     params["lambdas"] = [0.001, 0.002, 0.005, 0.01]
     write_params(tmp_path / "params.yaml", params)
-    for cmd in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
-                [str(BIN / "dvc"), "config", "core.analytics", "false"]):
-        assert run(cmd, tmp_path).returncode == 0
+    dvc_project(tmp_path)
     env = dict(ENV, **{k: gpu_cluster[k] for k in ("RAY_ADDRESS", "RAY_AUTH_MODE")})
     out = subprocess.run([str(BIN / "dvc"), "repro", "train"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=900)
