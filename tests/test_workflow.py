@@ -398,6 +398,7 @@ def test_dvc_trains_a_variants_lambdas_side_by_side_each_on_its_own_gpu(tmp_path
     workers = [j["worker"] for j in report["jobs"]]
     assert len(workers) == 4 and not report["failed"]
     assert sorted(w["cuda_visible_devices"] for w in workers) == ["0", "1", "2", "3"]
+    assert all(w["start"] <= w["train_start"] <= w["end"] for w in workers)  # a task's span: imports, then training
     latest_start = max(w["start"] for w in workers)
     assert all(w["end"] > latest_start for w in workers), "the four λ did not overlap in time"
     # the driver logged a run per λ, each with its training curve
